@@ -1,0 +1,100 @@
+"""The one owner of the daemon's lifecycle: what starts, in which order, and how it stops.
+
+Start: settings → migrations → database → web server → components (Udesk client, Telegram,
+dispatchers).  Stop (SIGTERM/SIGINT): components in reverse (stop taking work, finish or
+release claimed records), then the web server, then the database; bounded in time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bridge.settings import Settings
+from bridge.store import migrate
+from bridge.store.db import create_engine
+from bridge.web.server import create_web_app
+
+log = logging.getLogger("bridge.app")
+
+StopFn = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class Lifecycle:
+    """Stop callbacks registered as parts start; run in reverse order at shutdown."""
+
+    stops: list[tuple[str, StopFn]] = field(default_factory=list)
+
+    def on_stop(self, name: str, fn: StopFn) -> None:
+        self.stops.append((name, fn))
+
+    async def stop_all(self, timeout: float) -> None:
+        for name, fn in reversed(self.stops):
+            try:
+                async with asyncio.timeout(timeout):
+                    await fn()
+            except TimeoutError:
+                log.warning("stopping %s took longer than %.0fs; moving on", name, timeout)
+            except Exception:
+                log.exception("error while stopping %s", name)
+        self.stops.clear()
+
+
+class BridgeApp:
+    """The running daemon.  ``start`` returns once everything listens; ``stop`` undoes it."""
+
+    def __init__(self, settings: Settings, *, run_migrations: bool = True) -> None:
+        self.settings = settings
+        self.run_migrations = run_migrations
+        self.lifecycle = Lifecycle()
+        self.engine: AsyncEngine | None = None
+        self.web_app: web.Application | None = None
+        self.port: int | None = None
+
+    async def start(self) -> None:
+        url = self.settings.database_url.get_secret_value()
+        if self.run_migrations:
+            # alembic's env.py runs its own event loop, so it gets a thread of its own.
+            await asyncio.to_thread(migrate.upgrade, url)
+        self.engine = create_engine(url)
+        self.lifecycle.on_stop("database", self.engine.dispose)
+
+        self.web_app = create_web_app(self.engine)
+        runner = web.AppRunner(self.web_app, access_log=None, shutdown_timeout=5)
+        await runner.setup()
+        site = web.TCPSite(runner, self.settings.bridge_host, self.settings.bridge_port)
+        await site.start()
+        self.lifecycle.on_stop("web server", runner.cleanup)
+        sockets = getattr(site._server, "sockets", None) or []  # the real port when 0 was asked
+        self.port = sockets[0].getsockname()[1] if sockets else self.settings.bridge_port
+        log.info("listening on %s:%s", self.settings.bridge_host, self.port)
+
+    async def stop(self, timeout: float = 20.0) -> None:
+        await self.lifecycle.stop_all(timeout)
+
+
+async def run_until_signalled(settings: Settings, *, run_migrations: bool = True) -> int:
+    """``udesk-bridge run``: start, wait for SIGTERM/SIGINT, stop cleanly, exit 0."""
+    app = BridgeApp(settings, run_migrations=run_migrations)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await app.start()
+        log.info("bridge started")
+        await stop.wait()
+        log.info("stopping")
+    finally:
+        await app.stop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+    log.info("stopped")
+    return 0

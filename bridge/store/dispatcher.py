@@ -1,0 +1,172 @@
+"""A dispatcher: claims records from one durable queue and hands each to a handler.
+
+The handler decides the outcome (``Done``, ``Retry``, ``Fail``); the dispatcher records it in
+a short transaction of its own.  Records of different locks run concurrently up to
+``concurrency``; records of one lock never do (the queue guarantees it).  While a handler
+runs, its lease is extended so another replica does not take the record over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from bridge import tasks
+from bridge.store.notify import Waker
+from bridge.store.queue import Claimed, DurableQueue
+
+log = logging.getLogger("bridge.store.dispatcher")
+
+
+@dataclass(frozen=True)
+class Done:
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Retry:
+    error: str
+    delay: float | None = None  # None: the dispatcher's backoff for this attempt
+
+
+@dataclass(frozen=True)
+class Fail:
+    error: str
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+Outcome = Done | Retry | Fail
+Handler = Callable[[Claimed], Awaitable[Outcome]]
+
+
+def backoff(attempt: int, *, base: float = 1.0, cap: float = 300.0) -> float:
+    """Capped exponential backoff with full jitter."""
+    return random.uniform(0, min(cap, base * 2 ** max(0, attempt - 1)))
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        queue: DurableQueue,
+        handler: Handler,
+        *,
+        waker: Waker,
+        channel: str,
+        concurrency: int = 16,
+        poll_interval: float = 1.0,
+        backoff_base: float = 1.0,
+        backoff_cap: float = 300.0,
+    ) -> None:
+        self.queue = queue
+        self.handler = handler
+        self.waker = waker
+        self.channel = channel
+        self.concurrency = concurrency
+        self.poll_interval = poll_interval
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self._inflight: dict[int, asyncio.Task[None]] = {}
+        self._stopping = False
+        self._loop_task: asyncio.Task[None] | None = None
+        self._lease_task: asyncio.Task[None] | None = None
+        self._slot_freed = asyncio.Event()
+
+    @property
+    def inflight(self) -> int:
+        return len(self._inflight)
+
+    def start(self) -> None:
+        self._loop_task = tasks.create(self._run(), name=f"dispatch:{self.queue.name}")
+        self._lease_task = tasks.create(self._renew_leases(), name=f"lease:{self.queue.name}")
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Stop claiming; let running handlers finish within ``timeout``, release the rest."""
+        self._stopping = True
+        await tasks.cancel_and_wait(self._loop_task)
+        if self._inflight:
+            await asyncio.wait(list(self._inflight.values()), timeout=timeout)
+        for record_id, task in list(self._inflight.items()):
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            try:
+                await self.queue.release(record_id)
+            except Exception:
+                log.warning("could not release %s/%s", self.queue.name, record_id)
+        await tasks.cancel_and_wait(self._lease_task)
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            free = self.concurrency - len(self._inflight)
+            claimed: list[Claimed] = []
+            if free > 0:
+                try:
+                    await self.queue.recover_expired()
+                    claimed = await self.queue.claim(free)
+                except (OperationalError, DBAPIError, OSError) as exc:
+                    log.warning("database unavailable for %s: %s", self.queue.name, exc)
+                    await asyncio.sleep(self.poll_interval)
+                    continue
+            for record in claimed:
+                self._inflight[record.id] = tasks.create(
+                    self._handle(record), name=f"{self.queue.name}:{record.id}"
+                )
+            if len(claimed) == free and free > 0:
+                continue  # there may be more ready right now
+            if free <= 0:
+                self._slot_freed.clear()
+                await self._slot_freed.wait()
+                continue
+            await self.waker.wait(self.channel, self.poll_interval)
+
+    async def _handle(self, record: Claimed) -> None:
+        try:
+            try:
+                outcome = await self.handler(record)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a bug in a handler must not lose the record
+                log.exception("handler crashed on %s/%s", self.queue.name, record.id)
+                outcome = Retry(f"internal error: {type(exc).__name__}: {exc}")
+            await self._record(record, outcome)
+        finally:
+            self._inflight.pop(record.id, None)
+            self._slot_freed.set()
+            # A finished record may unblock the next one of the same lock.
+            self.waker.wake(self.channel)
+
+    async def _record(self, record: Claimed, outcome: Outcome) -> None:
+        for attempt in range(30):
+            try:
+                if isinstance(outcome, Done):
+                    await self.queue.complete(record.id, **outcome.values)
+                elif isinstance(outcome, Fail):
+                    log.warning("gave up on %s/%s: %s", self.queue.name, record.id, outcome.error)
+                    await self.queue.fail(record.id, error=outcome.error, **outcome.values)
+                else:
+                    delay = outcome.delay
+                    if delay is None:
+                        delay = backoff(
+                            record.attempts, base=self.backoff_base, cap=self.backoff_cap
+                        )
+                    await self.queue.retry(record.id, delay=delay, error=outcome.error)
+                return
+            except (OperationalError, DBAPIError, OSError) as exc:
+                # The database is down: keep trying; if we never manage, the lease expires
+                # and the record is retried, which the dedup key makes harmless.
+                log.warning("cannot record outcome of %s (%s), retrying", record.id, exc)
+                await asyncio.sleep(min(5.0, 0.2 * 2**attempt))
+
+    async def _renew_leases(self) -> None:
+        interval = max(1.0, self.queue.lease.total_seconds() / 3)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.queue.extend_leases(list(self._inflight))
+            except (OperationalError, DBAPIError, OSError):
+                log.warning("could not extend leases on %s", self.queue.name)

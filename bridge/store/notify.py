@@ -1,0 +1,63 @@
+"""Wake dispatchers when work arrives: in-process events, plus LISTEN/NOTIFY on PostgreSQL
+so a record stored by one replica wakes the dispatchers of the others.  Dispatchers also
+poll on a timer, so a lost notification only costs latency, never a message."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+log = logging.getLogger("bridge.store.notify")
+
+
+class Waker:
+    """One event per channel; ``notify`` sets it locally, PostgreSQL spreads it further."""
+
+    def __init__(self, channels: list[str]) -> None:
+        self.events = {name: asyncio.Event() for name in channels}
+        self._conn: Any = None
+
+    def wake(self, channel: str) -> None:
+        event = self.events.get(channel)
+        if event is not None:
+            event.set()
+
+    async def wait(self, channel: str, timeout: float) -> None:
+        event = self.events[channel]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), timeout)
+        event.clear()
+
+    async def listen(self, dsn: str) -> None:
+        """Start listening on PostgreSQL; failures fall back to polling, logged once."""
+        import asyncpg
+
+        try:
+            self._conn = await asyncpg.connect(dsn)
+            for name in self.events:
+                await self._conn.add_listener(name, self._on_notify)
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("LISTEN unavailable, dispatchers will poll: %s", type(exc).__name__)
+            self._conn = None
+
+    def _on_notify(self, _conn: Any, _pid: int, channel: str, _payload: str) -> None:
+        self.wake(channel)
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            try:
+                await self._conn.close(timeout=2)
+            except Exception:  # closing a dead connection must not stop shutdown
+                log.debug("LISTEN connection close failed", exc_info=True)
+            self._conn = None
+
+
+async def notify_in_transaction(session: AsyncSession, channel: str) -> None:
+    """Queue a NOTIFY that PostgreSQL delivers when the caller's transaction commits."""
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_notify(:c, '')"), {"c": channel})

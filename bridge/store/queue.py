@@ -1,0 +1,283 @@
+"""The durable queue over one of the queue tables (see ``tables.QueueColumns``).
+
+Claim with ``FOR UPDATE SKIP LOCKED`` and commit, call out, then finish in a second short
+transaction: no transaction is ever held open across an HTTP call.  A record is claimable
+only when no earlier record with the same ``lock`` is still waiting or in flight, so one
+customer's records go one at a time, in order, across any number of processes, while a
+customer whose record is backing off never blocks the others.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, exists, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
+
+from bridge.store.tables import IN_FLIGHT, QueueColumns, RecordStatus, utcnow
+
+log = logging.getLogger("bridge.store.queue")
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A record handed to a worker; ``attempts`` counts this attempt."""
+
+    id: int
+    dedup_key: str
+    lock: str
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+    created_at: dt.datetime
+    correlation_id: str | None
+    extra: dict[str, Any]
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    # SQLite hands datetimes back naive; every time we store is UTC.
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+async def enqueue(
+    session: AsyncSession,
+    table: type[QueueColumns],
+    *,
+    dedup_key: str,
+    lock: str,
+    kind: str,
+    payload: dict[str, Any],
+    scheduled_at: dt.datetime | None = None,
+    correlation_id: str | None = None,
+    **extra: Any,
+) -> int | None:
+    """Insert a record in the caller's transaction; None when ``dedup_key`` was seen before.
+
+    The unique key decides, not a cache: ``ON CONFLICT DO NOTHING`` keeps the caller's
+    transaction usable on PostgreSQL where a raised IntegrityError would abort it.
+    """
+    values = {
+        "dedup_key": dedup_key,
+        "lock": lock,
+        "kind": kind,
+        "payload": payload,
+        "status": RecordStatus.TODO.value,
+        "attempts": 0,
+        "scheduled_at": scheduled_at or utcnow(),
+        "created_at": utcnow(),
+        "correlation_id": correlation_id,
+        **extra,
+    }
+    dialect = session.bind.dialect.name if session.bind else "postgresql"
+    module = postgresql if dialect == "postgresql" else sqlite
+    stmt = (
+        module.insert(table)  # type: ignore[attr-defined]
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["dedup_key"])
+        .returning(table.id)
+    )
+    result = await session.execute(stmt)
+    return result.scalar_one_or_none()
+
+
+class DurableQueue:
+    """Claim, finish, retry and recover records of one queue table."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        table: type[QueueColumns],
+        *,
+        worker_id: str,
+        lease_seconds: float = 60.0,
+        extra_columns: tuple[str, ...] = (),
+    ) -> None:
+        self.sessions = sessions
+        self.table = table
+        self.worker_id = worker_id
+        self.lease = dt.timedelta(seconds=lease_seconds)
+        self.extra_columns = extra_columns
+
+    @property
+    def name(self) -> str:
+        return str(self.table.__tablename__)  # type: ignore[attr-defined]
+
+    async def claim(self, limit: int) -> list[Claimed]:
+        """Take up to ``limit`` records whose turn has come; committed before returning."""
+        if limit <= 0:
+            return []
+        t = self.table
+        earlier = aliased(t)
+        now = utcnow()
+        blocked = exists().where(
+            and_(earlier.lock == t.lock, earlier.id < t.id, earlier.status.in_(IN_FLIGHT))
+        )
+        candidates = (
+            select(t.id)
+            .where(t.status == RecordStatus.TODO.value, t.scheduled_at <= now, ~blocked)
+            .order_by(t.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True, of=t)
+        )
+        try:
+            async with self.sessions.begin() as session:
+                ids = list((await session.execute(candidates)).scalars())
+                if not ids:
+                    return []
+                columns = [
+                    t.id,
+                    t.dedup_key,
+                    t.lock,
+                    t.kind,
+                    t.payload,
+                    t.attempts,
+                    t.created_at,
+                    t.correlation_id,
+                    *(getattr(t, c) for c in self.extra_columns),
+                ]
+                claim = (
+                    update(t)
+                    .where(t.id.in_(ids), t.status == RecordStatus.TODO.value)
+                    .values(
+                        status=RecordStatus.DOING.value,
+                        attempts=t.attempts + 1,
+                        lease_expires_at=now + self.lease,
+                        worker=self.worker_id,
+                    )
+                    .returning(*columns)
+                )
+                rows = (await session.execute(claim)).all()
+        except IntegrityError:
+            # Another process claimed a record of the same lock between our SELECT and
+            # UPDATE; the partial unique index refused the second one.  Try again later.
+            log.debug("claim race on %s, retrying", self.name)
+            return []
+        claimed = [
+            Claimed(
+                id=row[0],
+                dedup_key=row[1],
+                lock=row[2],
+                kind=row[3],
+                payload=row[4] or {},
+                attempts=row[5],
+                created_at=_aware(row[6]),
+                correlation_id=row[7],
+                extra=dict(zip(self.extra_columns, row[8:], strict=True)),
+            )
+            for row in rows
+        ]
+        claimed.sort(key=lambda c: c.id)
+        return claimed
+
+    async def _finish(self, record_id: int, **values: Any) -> bool:
+        t = self.table
+        async with self.sessions.begin() as session:
+            result = await session.execute(
+                update(t)
+                .where(
+                    t.id == record_id,
+                    t.status == RecordStatus.DOING.value,
+                    t.worker == self.worker_id,
+                )
+                .values(**values)
+            )
+        if result.rowcount == 0:  # type: ignore[attr-defined]
+            # Our lease expired and someone else took the record over; their outcome wins.
+            log.warning("record %s/%s was no longer ours to finish", self.name, record_id)
+            return False
+        return True
+
+    async def complete(self, record_id: int, **values: Any) -> bool:
+        return await self._finish(
+            record_id,
+            status=RecordStatus.DONE.value,
+            finished_at=utcnow(),
+            lease_expires_at=None,
+            last_error=None,
+            **values,
+        )
+
+    async def retry(self, record_id: int, *, delay: float, error: str) -> bool:
+        return await self._finish(
+            record_id,
+            status=RecordStatus.TODO.value,
+            scheduled_at=utcnow() + dt.timedelta(seconds=delay),
+            lease_expires_at=None,
+            worker=None,
+            last_error=error[:2000],
+        )
+
+    async def fail(self, record_id: int, *, error: str, **values: Any) -> bool:
+        return await self._finish(
+            record_id,
+            status=RecordStatus.FAILED.value,
+            finished_at=utcnow(),
+            lease_expires_at=None,
+            last_error=error[:2000],
+            **values,
+        )
+
+    async def discard(self, record_id: int, *, reason: str) -> bool:
+        return await self._finish(
+            record_id,
+            status=RecordStatus.DISCARDED.value,
+            finished_at=utcnow(),
+            lease_expires_at=None,
+            last_error=reason[:2000],
+        )
+
+    async def release(self, record_id: int) -> bool:
+        """Give a claimed record back untouched (shutdown): it keeps its place in line."""
+        t = self.table
+        return await self._finish(
+            record_id,
+            status=RecordStatus.TODO.value,
+            lease_expires_at=None,
+            worker=None,
+            attempts=t.attempts - 1,
+        )
+
+    async def extend_leases(self, record_ids: list[int]) -> None:
+        if not record_ids:
+            return
+        t = self.table
+        async with self.sessions.begin() as session:
+            await session.execute(
+                update(t)
+                .where(t.id.in_(record_ids), t.worker == self.worker_id)
+                .values(lease_expires_at=utcnow() + self.lease)
+            )
+
+    async def recover_expired(self, *, everything: bool = False) -> int:
+        """Put records of dead workers back in line.  ``everything`` is for SQLite at start,
+        where only one process can exist, so nothing in flight can still be alive."""
+        t = self.table
+        condition = t.status == RecordStatus.DOING.value
+        if not everything:
+            condition = and_(condition, t.lease_expires_at < utcnow())
+        async with self.sessions.begin() as session:
+            result = await session.execute(
+                update(t).where(condition).values(status=RecordStatus.TODO.value, worker=None)
+            )
+        count = int(result.rowcount or 0)  # type: ignore[attr-defined]
+        if count:
+            log.info("recovered %d abandoned records in %s", count, self.name)
+        return count
+
+    async def next_due(self) -> dt.datetime | None:
+        """When the earliest waiting record becomes due (for the dispatcher's sleep)."""
+        t = self.table
+        async with self.sessions() as session:
+            value = await session.scalar(
+                select(t.scheduled_at)
+                .where(t.status == RecordStatus.TODO.value)
+                .order_by(t.scheduled_at)
+                .limit(1)
+            )
+        return _aware(value) if value is not None else None

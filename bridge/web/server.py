@@ -1,0 +1,22 @@
+"""The aiohttp application every endpoint hangs on."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bridge.web import health
+from bridge.web.errors import error_middleware
+from bridge.web.keys import ENGINE, READINESS_CHECKS
+
+# Udesk pushes are capped at 1 MiB by the contract; Telegram updates and admin calls are far
+# smaller.  The few routes that take bigger bodies check their own limit.
+MAX_BODY = 1024 * 1024
+
+
+def create_web_app(engine: AsyncEngine) -> web.Application:
+    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY)
+    app[ENGINE] = engine
+    app[READINESS_CHECKS] = {}
+    health.add_routes(app)
+    return app

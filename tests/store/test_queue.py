@@ -1,0 +1,151 @@
+"""The durable queue: dedup, per-lock order, concurrency, retries and lease recovery."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bridge.store.db import create_engine, session_factory
+from bridge.store.queue import DurableQueue, enqueue
+from bridge.store.tables import OutboundMessage, RecordStatus
+
+
+async def _put(engine: AsyncEngine, key: str, lock: str) -> int | None:
+    async with session_factory(engine).begin() as session:
+        return await enqueue(
+            session, OutboundMessage, dedup_key=key, lock=lock, kind="text", payload={"k": key}
+        )
+
+
+def _queue(engine: AsyncEngine, worker: str = "w1", lease: float = 60) -> DurableQueue:
+    return DurableQueue(
+        session_factory(engine), OutboundMessage, worker_id=worker, lease_seconds=lease
+    )
+
+
+async def test_dedup_key_is_the_final_word(engine: AsyncEngine) -> None:
+    assert await _put(engine, "tg:1:1", "c1") is not None
+    assert await _put(engine, "tg:1:1", "c1") is None
+    async with session_factory(engine)() as session:
+        rows = (await session.execute(select(OutboundMessage))).scalars().all()
+    assert [r.dedup_key for r in rows] == ["tg:1:1"]
+
+
+async def test_one_record_per_lock_in_flight_in_order(engine: AsyncEngine) -> None:
+    for i in range(3):
+        await _put(engine, f"a{i}", "alice")
+    await _put(engine, "b0", "bob")
+    queue = _queue(engine)
+    first = await queue.claim(10)
+    # Only the head of each customer's line is handed out.
+    assert [c.dedup_key for c in first] == ["a0", "b0"]
+    assert await queue.claim(10) == []
+    await queue.complete(first[0].id)
+    assert [c.dedup_key for c in await queue.claim(10)] == ["a1"]
+
+
+async def test_backoff_keeps_order_but_not_others_waiting(engine: AsyncEngine) -> None:
+    await _put(engine, "a0", "alice")
+    await _put(engine, "a1", "alice")
+    await _put(engine, "b0", "bob")
+    queue = _queue(engine)
+    claimed = {c.dedup_key: c for c in await queue.claim(10)}
+    await queue.retry(claimed["a0"].id, delay=60, error="udesk 5xx")
+    await queue.complete(claimed["b0"].id)
+    # a1 must wait for a0 even though a0 is backing off; bob is not blocked by alice.
+    assert await queue.claim(10) == []
+    await _put(engine, "b1", "bob")
+    assert [c.dedup_key for c in await queue.claim(10)] == ["b1"]
+
+
+async def test_retry_counts_attempts_and_fail_is_dead_letter(engine: AsyncEngine) -> None:
+    await _put(engine, "a0", "alice")
+    queue = _queue(engine)
+    (rec,) = await queue.claim(1)
+    await queue.retry(rec.id, delay=0, error="timeout")
+    (rec,) = await queue.claim(1)
+    assert rec.attempts == 2
+    await queue.fail(rec.id, error="gave up")
+    async with session_factory(engine)() as session:
+        row = await session.get(OutboundMessage, rec.id)
+    assert row is not None
+    assert (row.status, row.last_error) == (RecordStatus.FAILED.value, "gave up")
+    # A failed record no longer blocks the customer's next message.
+    await _put(engine, "a1", "alice")
+    assert [c.dedup_key for c in await queue.claim(1)] == ["a1"]
+
+
+async def test_expired_lease_is_taken_over(engine: AsyncEngine) -> None:
+    await _put(engine, "a0", "alice")
+    dead = _queue(engine, "dead-worker")
+    (rec,) = await dead.claim(1)
+    async with session_factory(engine).begin() as session:
+        await session.execute(
+            update(OutboundMessage).values(
+                lease_expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+            )
+        )
+    alive = _queue(engine, "alive-worker")
+    assert await alive.recover_expired() == 1
+    (again,) = await alive.claim(1)
+    assert again.id == rec.id and again.attempts == 2
+    # The dead worker waking up late cannot overwrite the new owner's outcome.
+    assert await dead.complete(rec.id) is False
+    assert await alive.complete(again.id) is True
+
+
+async def test_release_gives_the_record_back_without_an_attempt(engine: AsyncEngine) -> None:
+    await _put(engine, "a0", "alice")
+    queue = _queue(engine)
+    (rec,) = await queue.claim(1)
+    await queue.release(rec.id)
+    (again,) = await queue.claim(1)
+    assert again.attempts == 1
+
+
+async def test_concurrent_claimers_never_share_a_lock(pg_url: str) -> None:
+    """Several claimers (as in several replicas) on PostgreSQL; SQLite is single-process."""
+    engine = create_engine(pg_url)
+    try:
+        await _run_claimers(engine, workers=4)
+    finally:
+        await engine.dispose()
+
+
+async def _run_claimers(engine: AsyncEngine, workers: int) -> None:
+    customers = [f"c{i}" for i in range(6)]
+    for n in range(5):
+        for c in customers:
+            await _put(engine, f"{c}:{n}", c)
+    done: list[str] = []
+    active: set[str] = set()
+    violations: list[str] = []
+
+    async def worker(name: str) -> None:
+        queue = _queue(engine, name)
+        idle = 0
+        while idle < 20:
+            batch = await queue.claim(2)
+            if not batch:
+                idle += 1
+                await asyncio.sleep(0.01)
+                continue
+            idle = 0
+            for rec in batch:
+                if rec.lock in active:
+                    violations.append(rec.lock)
+                active.add(rec.lock)
+            await asyncio.sleep(0.005)
+            for rec in batch:
+                active.discard(rec.lock)
+                done.append(rec.dedup_key)
+                await queue.complete(rec.id)
+
+    await asyncio.gather(*(worker(f"w{i}") for i in range(workers)))
+    assert violations == []
+    assert sorted(done) == sorted(f"{c}:{n}" for c in customers for n in range(5))
+    for c in customers:
+        assert [k for k in done if k.startswith(f"{c}:")] == [f"{c}:{n}" for n in range(5)]
