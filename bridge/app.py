@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bridge.parts import Parts, build_parts
 from bridge.settings import Settings
 from bridge.store import migrate
 from bridge.store.db import create_engine
@@ -57,24 +58,30 @@ class BridgeApp:
         self.engine: AsyncEngine | None = None
         self.web_app: web.Application | None = None
         self.port: int | None = None
+        self.parts: Parts | None = None
 
     async def start(self) -> None:
-        url = self.settings.database_url.get_secret_value()
+        settings = self.settings
+        url = settings.database_url.get_secret_value()
         if self.run_migrations:
             # alembic's env.py runs its own event loop, so it gets a thread of its own.
             await asyncio.to_thread(migrate.upgrade, url)
         self.engine = create_engine(url)
         self.lifecycle.on_stop("database", self.engine.dispose)
 
+        self.parts = parts = await build_parts(settings, self.engine, self.lifecycle)
         self.web_app = create_web_app(self.engine)
+        parts.add_routes(self.web_app)
         runner = web.AppRunner(self.web_app, access_log=None, shutdown_timeout=5)
         await runner.setup()
-        site = web.TCPSite(runner, self.settings.bridge_host, self.settings.bridge_port)
+        site = web.TCPSite(runner, settings.bridge_host, settings.bridge_port)
         await site.start()
-        self.lifecycle.on_stop("web server", runner.cleanup)
         sockets = getattr(site._server, "sockets", None) or []  # the real port when 0 was asked
-        self.port = sockets[0].getsockname()[1] if sockets else self.settings.bridge_port
-        log.info("listening on %s:%s", self.settings.bridge_host, self.port)
+        self.port = sockets[0].getsockname()[1] if sockets else settings.bridge_port
+        log.info("listening on %s:%s", settings.bridge_host, self.port)
+        # Stopping the web server first stops new pushes and updates coming in.
+        await parts.start_work(self.lifecycle)
+        self.lifecycle.on_stop("web server", runner.cleanup)
 
     async def stop(self, timeout: float = 20.0) -> None:
         await self.lifecycle.stop_all(timeout)

@@ -9,10 +9,12 @@ CI=true an unreachable PostgreSQL fails the run instead of skipping.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -21,6 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.store import migrate
 from bridge.store.db import asyncpg_dsn, create_engine
+
+os.environ.setdefault("PTB_TIMEDELTA", "1")  # the same as bridge.telegram sets for the daemon
 
 ADMIN_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -31,6 +35,13 @@ TEMPLATE = f"bridge_tmpl_{RUN_ID}"
 
 def _with_database(url: str, name: str) -> str:
     return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+def _run(coro: Any) -> Any:
+    """Run a coroutine to completion from sync code, even inside a running event loop
+    (a fixture requested with getfixturevalue from an async test)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 async def _admin(sql: str) -> None:
@@ -45,15 +56,15 @@ async def _admin(sql: str) -> None:
 def pg_template() -> Iterator[str]:
     """A migrated template database on the test PostgreSQL server."""
     try:
-        asyncio.run(_admin(f'CREATE DATABASE "{TEMPLATE}"'))
+        _run(_admin(f'CREATE DATABASE "{TEMPLATE}"'))
     except (OSError, asyncpg.PostgresError) as exc:
         message = f"PostgreSQL not reachable at {make_url(ADMIN_URL).host}: {exc}"
         if os.environ.get("CI") == "true":
             pytest.fail(message + " (CI=true: PostgreSQL is required)")
         pytest.skip(message)
-    migrate.upgrade(_with_database(ADMIN_URL, TEMPLATE))
+    _run(asyncio.to_thread(migrate.upgrade, _with_database(ADMIN_URL, TEMPLATE)))
     yield TEMPLATE
-    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{TEMPLATE}" WITH (FORCE)'))
+    _run(_admin(f'DROP DATABASE IF EXISTS "{TEMPLATE}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session")
@@ -66,9 +77,9 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def pg_url(pg_template: str) -> Iterator[str]:
     name = f"bridge_t_{RUN_ID}_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"'))
+    _run(_admin(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"'))
     yield _with_database(ADMIN_URL, name)
-    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    _run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture

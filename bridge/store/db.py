@@ -22,6 +22,10 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # We issue BEGIN ourselves (below); pysqlite's implicit deferred BEGIN lets two
+            # transactions both read, then fail to upgrade to writing with "database is
+            # locked" instead of waiting for each other.
+            dbapi_conn.isolation_level = None
             cursor = dbapi_conn.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             if parsed.database not in (None, "", ":memory:"):
@@ -29,6 +33,11 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _begin_immediate(conn: Any) -> None:
+            # Writers queue up on SQLite's lock (busy_timeout) from the start.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return create_async_engine(

@@ -27,12 +27,15 @@ log = logging.getLogger("bridge.store.dispatcher")
 @dataclass(frozen=True)
 class Done:
     values: dict[str, Any] = field(default_factory=dict)
+    # The handler completed the record inside its own transaction (queue.complete_in).
+    already_recorded: bool = False
 
 
 @dataclass(frozen=True)
 class Retry:
     error: str
     delay: float | None = None  # None: the dispatcher's backoff for this attempt
+    values: dict[str, Any] = field(default_factory=dict)  # e.g. progress kept in the payload
 
 
 @dataclass(frozen=True)
@@ -144,7 +147,8 @@ class Dispatcher:
         for attempt in range(30):
             try:
                 if isinstance(outcome, Done):
-                    await self.queue.complete(record.id, **outcome.values)
+                    if not outcome.already_recorded:
+                        await self.queue.complete(record.id, **outcome.values)
                 elif isinstance(outcome, Fail):
                     log.warning("gave up on %s/%s: %s", self.queue.name, record.id, outcome.error)
                     await self.queue.fail(record.id, error=outcome.error, **outcome.values)
@@ -154,7 +158,9 @@ class Dispatcher:
                         delay = backoff(
                             record.attempts, base=self.backoff_base, cap=self.backoff_cap
                         )
-                    await self.queue.retry(record.id, delay=delay, error=outcome.error)
+                    await self.queue.retry(
+                        record.id, delay=delay, error=outcome.error, **outcome.values
+                    )
                 return
             except (OperationalError, DBAPIError, OSError) as exc:
                 # The database is down: keep trying; if we never manage, the lease expires

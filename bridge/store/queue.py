@@ -25,6 +25,10 @@ from bridge.store.tables import IN_FLIGHT, QueueColumns, RecordStatus, utcnow
 log = logging.getLogger("bridge.store.queue")
 
 
+class LeaseLost(RuntimeError):
+    """The record was taken over by another worker while we held it."""
+
+
 @dataclass(frozen=True)
 class Claimed:
     """A record handed to a worker; ``attempts`` counts this attempt."""
@@ -193,6 +197,22 @@ class DurableQueue:
             return False
         return True
 
+    async def complete_in(self, session: AsyncSession, record_id: int) -> None:
+        """Mark a record done inside the caller's transaction, with the effects it wrote."""
+        t = self.table
+        result = await session.execute(
+            update(t)
+            .where(
+                t.id == record_id,
+                t.status == RecordStatus.DOING.value,
+                t.worker == self.worker_id,
+            )
+            .values(status=RecordStatus.DONE.value, finished_at=utcnow(), lease_expires_at=None)
+        )
+        if result.rowcount == 0:  # type: ignore[attr-defined]
+            # Someone else owns it now: roll the caller's transaction back, effects and all.
+            raise LeaseLost(f"{self.name}/{record_id}")
+
     async def complete(self, record_id: int, **values: Any) -> bool:
         return await self._finish(
             record_id,
@@ -203,7 +223,7 @@ class DurableQueue:
             **values,
         )
 
-    async def retry(self, record_id: int, *, delay: float, error: str) -> bool:
+    async def retry(self, record_id: int, *, delay: float, error: str, **values: Any) -> bool:
         return await self._finish(
             record_id,
             status=RecordStatus.TODO.value,
@@ -211,6 +231,7 @@ class DurableQueue:
             lease_expires_at=None,
             worker=None,
             last_error=error[:2000],
+            **values,
         )
 
     async def fail(self, record_id: int, *, error: str, **values: Any) -> bool:

@@ -139,6 +139,7 @@ class Customer(Base):
     chat_id: Mapped[int] = mapped_column(BigInteger)
     customer_token: Mapped[str] = mapped_column(String(64), unique=True)
     udesk_customer_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    udesk_created: Mapped[bool] = mapped_column(Boolean, default=False)
     udesk_synced_name: Mapped[str | None] = mapped_column(String(300), default=None)
     first_name: Mapped[str | None] = mapped_column(String(200), default=None)
     last_name: Mapped[str | None] = mapped_column(String(200), default=None)
@@ -259,6 +260,21 @@ class RejectedPush(Base):
     endpoint: Mapped[str] = mapped_column(String(40))
     reason: Mapped[str] = mapped_column(Text)
     body: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ButtonAction(Base):
+    """What an inline button does when tapped; its id is the button's callback data.
+
+    Telegram allows only 64 bytes of callback data, and data coming back from a client must
+    not be trusted, so the button carries an id and the action lives here, tied to the
+    customer it was shown to.
+    """
+
+    __tablename__ = "button_actions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    action: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 

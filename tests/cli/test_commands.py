@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
+import aiohttp
 import pytest
+
+from bridge.sandbox.telegram_sim import TelegramSimulator
+from tests.e2e.conftest import BOT_TOKEN, UDESK_EMAIL, UDESK_TOKEN, start_udesk
 
 BRIDGE = [sys.executable, "-m", "bridge.cli"]
 BASE_ENV = {
@@ -56,7 +60,7 @@ def test_run_without_settings_is_one_line_per_problem_not_a_traceback() -> None:
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_run_serves_health_and_stops_cleanly_on_sigterm(
+async def test_run_serves_health_and_stops_cleanly_on_sigterm(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     if backend == "sqlite":
@@ -64,33 +68,49 @@ def test_run_serves_health_and_stops_cleanly_on_sigterm(
     else:
         database_url = request.getfixturevalue("pg_url")
     port = _free_port()
+    udesk_port = _free_port()
+    _udesk, udesk_runner = await start_udesk(udesk_port, f"http://127.0.0.1:{port}/udesk/push/s")
+    telegram = TelegramSimulator(bot_token=BOT_TOKEN)
+    tg_root = await telegram.start()
     env = BASE_ENV | {
+        "TELEGRAM_BOT_TOKEN": BOT_TOKEN,
+        "TELEGRAM_API_URL": tg_root,
+        "UDESK_API_URL": f"http://127.0.0.1:{udesk_port}/open_api_v1",
+        "UDESK_EMAIL": UDESK_EMAIL,
+        "UDESK_API_TOKEN": UDESK_TOKEN,
         "DATABASE_URL": database_url,
         "BRIDGE_HOST": "127.0.0.1",
         "BRIDGE_PORT": str(port),
         "MEDIA_DIR": str(tmp_path / "media"),
         "LOG_FORMAT": "json",
     }
-    proc = subprocess.Popen([*BRIDGE, "run"], env=env, stderr=subprocess.PIPE, text=True)
+    proc = await asyncio.create_subprocess_exec(
+        *BRIDGE, "run", env=env, stderr=asyncio.subprocess.PIPE
+    )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
-                    assert r.status == 200
-                    break
-            except OSError:
-                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-                assert time.monotonic() < deadline, "bridge did not start listening"
-                time.sleep(0.2)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as r:
-            assert r.status == 200
-            assert b'"database": "ok"' in r.read()
+        async with aiohttp.ClientSession() as http:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    async with http.get(f"http://127.0.0.1:{port}/healthz") as r:
+                        assert r.status == 200
+                        break
+                except aiohttp.ClientConnectionError:
+                    assert proc.returncode is None, "bridge exited early"
+                    assert time.monotonic() < deadline, "bridge did not start listening"
+                    await asyncio.sleep(0.2)
+            async with http.get(f"http://127.0.0.1:{port}/readyz") as r:
+                assert r.status == 200
+                assert (await r.json())["checks"]["database"] == "ok"
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=20) == 0
-        logs = proc.stderr.read() if proc.stderr else ""
-        assert "udesk-token" not in logs and "123:abc" not in logs
+        assert await asyncio.wait_for(proc.wait(), 20) == 0
+        assert proc.stderr is not None
+        logs = (await proc.stderr.read()).decode()
+        assert "bridge started" in logs and "stopped" in logs
+        assert UDESK_TOKEN not in logs and BOT_TOKEN not in logs
     finally:
-        if proc.poll() is None:
+        if proc.returncode is None:
             proc.kill()
-            proc.wait()
+            await proc.wait()
+        await telegram.stop()
+        await udesk_runner.cleanup()

@@ -1,0 +1,182 @@
+"""A customer's Telegram update becomes durable records, in one transaction.
+
+Nothing here talks to the network: the update's effects are written as outbound records (to
+Udesk, in order per customer) and inbound records (what the bot answers, in order per chat),
+and the update is marked done in the same transaction, so a crash either keeps all of it or
+none of it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bridge.core.model import (
+    ButtonTap,
+    ChatMembership,
+    Command,
+    CustomerMessage,
+    Incoming,
+    OutgoingItem,
+)
+from bridge.core.texts import Texts
+from bridge.store import customers
+from bridge.store.queue import enqueue
+from bridge.store.tables import Customer, InboundMessage, OutboundMessage, utcnow
+
+OUTBOUND = "bridge_outbound"
+INBOUND = "bridge_inbound"
+
+# Commands with a meaning towards Udesk go through the outbound queue so they keep their
+# place among the customer's messages (an /end typed after a photo ends after the photo).
+UDESK_COMMANDS = {"agent", "end", "cancel"}
+
+
+def customer_lock(customer_id: int) -> str:
+    return f"c:{customer_id}"
+
+
+def chat_lock(chat_id: int) -> str:
+    return f"chat:{chat_id}"
+
+
+def message_key(chat_id: int, message: CustomerMessage | Command) -> str:
+    key = f"tg:{chat_id}:{message.message_id}"
+    if isinstance(message, CustomerMessage) and message.edited:
+        key += f":e{message.edit_date or 0}"
+    return key
+
+
+async def to_udesk(
+    session: AsyncSession,
+    customer: Customer,
+    *,
+    kind: str,
+    dedup_key: str,
+    payload: dict[str, Any],
+    delay: float = 0.0,
+) -> int | None:
+    return await enqueue(
+        session,
+        OutboundMessage,
+        dedup_key=dedup_key,
+        lock=customer_lock(customer.id),
+        kind=kind,
+        payload=payload,
+        scheduled_at=utcnow() + dt.timedelta(seconds=delay) if delay else None,
+        customer_id=customer.id,
+    )
+
+
+async def to_chat(
+    session: AsyncSession,
+    customer: Customer | None,
+    item: OutgoingItem,
+    *,
+    dedup_key: str,
+    chat_id: int | None = None,
+    extra: dict[str, Any] | None = None,
+    lock: str | None = None,
+) -> int | None:
+    """Queue something for the customer's chat (bot texts and agent messages alike)."""
+    target = chat_id if chat_id is not None else (customer.chat_id if customer else None)
+    payload = {"item": item.to_dict(), **(extra or {})}
+    return await enqueue(
+        session,
+        InboundMessage,
+        dedup_key=dedup_key,
+        lock=lock or (chat_lock(target) if target is not None else "chat:unknown"),
+        kind=item.kind,
+        payload=payload,
+        customer_id=customer.id if customer else None,
+        chat_id=target,
+    )
+
+
+async def say(
+    session: AsyncSession,
+    texts: Texts,
+    customer: Customer,
+    key: str,
+    *,
+    dedup_key: str,
+    **values: Any,
+) -> int | None:
+    """Queue one of the bot's sentences in the customer's language."""
+    text = texts.get(key, customer.language_code, **values)
+    return await to_chat(
+        session, customer, OutgoingItem(kind="text", html=text, plain=True), dedup_key=dedup_key
+    )
+
+
+async def accept(
+    session: AsyncSession, texts: Texts, incoming: Incoming, *, album_debounce: float
+) -> Customer:
+    """Record everything one update means; the caller commits."""
+    customer, name_changed = await customers.upsert_from_user(session, incoming.user)
+    event = incoming.event
+    uid = incoming.update_id
+
+    if isinstance(event, ChatMembership):
+        customer.reachable = not event.blocked
+        await to_udesk(
+            session,
+            customer,
+            kind="online",
+            dedup_key=f"online:{uid}",
+            payload={"online": not event.blocked},
+        )
+        return customer
+
+    if not customer.reachable:
+        # They blocked the bot earlier and are writing again: reachable, and Udesk is told.
+        customer.reachable = True
+        await to_udesk(
+            session, customer, kind="online", dedup_key=f"online:{uid}", payload={"online": True}
+        )
+    if name_changed:
+        await to_udesk(session, customer, kind="profile", dedup_key=f"profile:{uid}", payload={})
+
+    chat = incoming.user.chat_id
+    if isinstance(event, Command):
+        await _command(session, texts, customer, chat, event)
+    elif isinstance(event, CustomerMessage):
+        if event.contact_is_self and event.contact_phone:
+            customer.phone = event.contact_phone
+        delay = album_debounce if event.media_group_id else 0.0
+        await to_udesk(
+            session,
+            customer,
+            kind="message",
+            dedup_key=message_key(chat, event),
+            payload=event.to_dict(),
+            delay=delay,
+        )
+    else:
+        assert isinstance(event, ButtonTap)
+        await to_udesk(
+            session,
+            customer,
+            kind="button",
+            dedup_key=f"cb:{event.callback_query_id}",
+            payload={"action_id": event.action_id, "callback_query_id": event.callback_query_id},
+        )
+    return customer
+
+
+async def _command(
+    session: AsyncSession, texts: Texts, customer: Customer, chat: int, command: Command
+) -> None:
+    key = message_key(chat, command)
+    if command.name == "start":
+        if command.args:
+            customer.start_param = command.args[:200]
+        await say(session, texts, customer, "greeting", dedup_key=f"bot:{key}")
+    elif command.name in UDESK_COMMANDS:
+        await to_udesk(
+            session, customer, kind="command", dedup_key=key, payload={"name": command.name}
+        )
+    else:
+        await say(session, texts, customer, "help", dedup_key=f"bot:{key}")

@@ -1,0 +1,537 @@
+"""Customer → Udesk: the handler of outbound records.
+
+One record at a time per customer (the queue guarantees it), so the session bookkeeping
+here never races with itself; it can race with Udesk pushes, which the code below tolerates
+(the open-session unique index is the referee).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bridge.core import intake
+from bridge.core.errors import (
+    FileTooBig,
+    NoAgentOnline,
+    PermanentError,
+    SessionGone,
+    TransientError,
+)
+from bridge.core.model import Button, CustomerMessage, OutgoingItem
+from bridge.core.ports import MessageTarget, SessionOpened, TelegramGateway, UdeskGateway
+from bridge.core.previews import PreviewSender
+from bridge.core.routing import CustomerContext, Router
+from bridge.store import sessions as session_repo
+from bridge.store.dispatcher import Done, Fail, Outcome, Retry
+from bridge.store.media import MediaStore
+from bridge.store.queue import Claimed
+from bridge.store.tables import ButtonAction, Customer, ImSession, SessionState, Survey, utcnow
+
+log = logging.getLogger("bridge.core.outbound")
+
+# Telegram media kind → Udesk message type (im-open-api.txt, "Type and Supported List").
+UDESK_TYPE = {
+    "photo": "image",
+    "sticker": "image",
+    "animation": "video",
+    "video": "video",
+    "video_note": "video",
+    "voice": "audio",
+    "audio": "audio",
+    "document": "file",
+}
+DEFAULT_MIME = {"photo": "image/jpeg", "voice": "audio/ogg", "video_note": "video/mp4"}
+
+
+@dataclass(frozen=True)
+class OutboundConfig:
+    delivery_deadline: float = 3600.0
+    max_media_bytes: int = 20 * 1024 * 1024
+
+
+class Outbound:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        udesk: UdeskGateway,
+        telegram: TelegramGateway,
+        router: Router,
+        media: MediaStore,
+        previews: PreviewSender,
+        config: OutboundConfig,
+    ) -> None:
+        self.sessions = sessions
+        self.udesk = udesk
+        self.telegram = telegram
+        self.router = router
+        self.media = media
+        self.previews = previews
+        self.config = config
+
+    # --- entry point -------------------------------------------------------------------
+
+    async def handle(self, record: Claimed) -> Outcome:
+        customer_id = record.extra.get("customer_id")
+        async with self.sessions() as s:
+            customer = await s.get(Customer, customer_id) if customer_id else None
+        if customer is None:
+            return Fail("customer no longer exists")
+        try:
+            await self._ensure_customer(customer)
+            if record.kind == "message":
+                await self._message(customer, record)
+            elif record.kind == "command":
+                await self._command(customer, record)
+            elif record.kind == "button":
+                await self._button(customer, record)
+            elif record.kind == "online":
+                await self.udesk.customer_online(customer.customer_token, record.payload["online"])
+            elif record.kind == "profile":
+                await self.udesk.update_customer(
+                    customer.customer_token, nick_name=self._nick(customer)
+                )
+            else:
+                return Fail(f"unknown outbound kind {record.kind!r}")
+            return Done()
+        except TransientError as exc:
+            age = (utcnow() - record.created_at).total_seconds()
+            if age > self.config.delivery_deadline:
+                await self._tell_failed(customer, record)
+                return Fail(f"gave up after {record.attempts} attempts: {exc}")
+            if record.kind == "message":
+                await self._preview_retry(customer, record)
+            return Retry(str(exc), delay=exc.retry_after)
+        except NoAgentOnline:
+            await self._no_agent(customer, record)
+            return Fail("no agent online (2002)")
+        except PermanentError as exc:
+            await self._tell_failed(customer, record)
+            return Fail(f"{type(exc).__name__}: {exc}")
+
+    # --- customers and sessions --------------------------------------------------------
+
+    @staticmethod
+    def _nick(customer: Customer) -> str:
+        name = " ".join(p for p in (customer.first_name, customer.last_name) if p)
+        name = name or f"Telegram {customer.telegram_user_id}"
+        return f"{name} (@{customer.username})" if customer.username else name
+
+    async def _ensure_customer(self, customer: Customer) -> None:
+        if customer.udesk_created:
+            return
+        udesk_id = await self.udesk.ensure_customer(
+            customer.customer_token,
+            nick_name=self._nick(customer),
+            description=f"Telegram user id {customer.telegram_user_id}",
+            lang=customer.language_code,
+        )
+        async with self.sessions.begin() as s:
+            row = await s.get(Customer, customer.id)
+            if row is not None:
+                row.udesk_created = True
+                row.udesk_customer_id = udesk_id
+                row.udesk_synced_name = self._nick(customer)
+        customer.udesk_created = True
+        customer.udesk_customer_id = udesk_id
+
+    def _context(self, customer: Customer) -> CustomerContext:
+        tags = tuple(t.strip() for t in (customer.tags or "").split(",") if t.strip())
+        return CustomerContext(
+            language=customer.language_code,
+            start_param=customer.start_param,
+            level=customer.level,
+            tags=tags,
+            chat_type=customer.chat_type,
+        )
+
+    async def _open_session(self, customer: Customer, *, want_agent: bool = False) -> ImSession:
+        async with self.sessions() as s:
+            existing = await session_repo.open_for(s, customer.id)
+        if existing is not None and not (want_agent and existing.state in ("robot", "urobot")):
+            return existing
+        decision = self.router.decide(self._context(customer), utcnow(), want_agent=want_agent)
+        route = decision.route
+        opened = await self.udesk.open_session(customer.customer_token, route)
+        async with self.sessions.begin() as s:
+            current = await session_repo.open_for(s, customer.id)
+            if current is not None and current.state in ("robot", "urobot") and want_agent:
+                session_repo.close(current)
+                await s.flush()
+                current = None
+            if current is None:
+                current = ImSession(customer_id=customer.id, assign_type=route.assign_type)
+                current.state = SessionState.QUEUED.value
+                s.add(current)
+            self._apply_opened(current, opened, route.rule_name, route.robot_id, route.scene_id)
+            try:
+                await s.flush()
+            except IntegrityError:
+                # A push opened it between our read and write; its version stands.
+                raise TransientError("session created concurrently, retrying") from None
+            await self._announce(s, customer, current, opened)
+        return current
+
+    @staticmethod
+    def _apply_opened(
+        row: ImSession,
+        opened: SessionOpened,
+        rule: str,
+        robot_id: int | None,
+        scene_id: int | None,
+    ) -> None:
+        row.rule_name = rule
+        row.assign_type = "agent" if opened.outcome in ("agent", "queued") else opened.outcome
+        if opened.outcome == "agent":
+            # A start_session push may already have set the agent: keep what we know.
+            row.state = SessionState.AGENT.value
+            row.im_sub_session_id = opened.im_sub_session_id or row.im_sub_session_id
+            row.agent_id = opened.agent_id or row.agent_id
+            row.agent_name = opened.agent_name or row.agent_name
+            row.survey_options = opened.survey_options or row.survey_options
+        elif opened.outcome == "queued":
+            if row.state != SessionState.AGENT.value:
+                row.state = SessionState.QUEUED.value
+                row.queue_name = opened.queue_name
+                row.queue_position = opened.position
+        elif opened.outcome == "robot":
+            row.state = SessionState.ROBOT.value
+            row.im_sub_session_id = 0
+        else:
+            row.state = SessionState.UROBOT.value
+            row.im_sub_session_id = -1
+            row.robot_id = robot_id
+            row.scene_id = scene_id
+            row.urobot_session_id = opened.urobot_session_id
+
+    async def _announce(
+        self, s: AsyncSession, customer: Customer, row: ImSession, opened: SessionOpened
+    ) -> None:
+        texts = self.router.texts
+        key = f"session:{row.id}:{opened.outcome}"
+        if opened.outcome == "queued" and row.state == SessionState.QUEUED.value:
+            position = opened.position or 0
+            if position > 0:
+                text = texts.get("queued", customer.language_code, position=position)
+            else:
+                text = texts.get("queue_assigning", customer.language_code)
+            await intake.to_chat(
+                s,
+                customer,
+                OutgoingItem(kind="queue_position", html=text, plain=True),
+                dedup_key=f"{key}:{position}",
+                extra={"session_id": row.id},
+            )
+        elif opened.outcome in ("robot", "urobot") and (opened.welcome_html or opened.suggestions):
+            buttons = []
+            for question in opened.suggestions[:8]:
+                action = await self._action(s, customer, {"t": "ask", "q": question})
+                buttons.append([Button(text=question[:60], action={"id": action})])
+            human = await self._action(s, customer, {"t": "human"})
+            buttons.append(
+                [Button(texts.get("talk_to_human", customer.language_code), {"id": human})]
+            )
+            await intake.to_chat(
+                s,
+                customer,
+                OutgoingItem(kind="text", html=opened.welcome_html or "", buttons=buttons),
+                dedup_key=key,
+            )
+
+    @staticmethod
+    async def _action(s: AsyncSession, customer: Customer, action: dict[str, Any]) -> int:
+        row = ButtonAction(customer_id=customer.id, action=action)
+        s.add(row)
+        await s.flush()
+        return row.id
+
+    @staticmethod
+    def _target(row: ImSession) -> MessageTarget:
+        if row.state == SessionState.QUEUED.value:
+            return MessageTarget(-3)
+        if row.state == SessionState.ROBOT.value:
+            return MessageTarget(0)
+        if row.state == SessionState.UROBOT.value:
+            return MessageTarget(
+                -1,
+                robot_id=row.robot_id,
+                scene_id=row.scene_id,
+                urobot_session_id=row.urobot_session_id,
+            )
+        return MessageTarget(int(row.im_sub_session_id or 0))
+
+    async def _mark_closed(self, row: ImSession) -> None:
+        async with self.sessions.begin() as s:
+            current = await s.get(ImSession, row.id)
+            if current is not None and current.state != SessionState.CLOSED.value:
+                session_repo.close(current)
+
+    # --- messages ----------------------------------------------------------------------
+
+    async def _message(self, customer: Customer, record: Claimed) -> None:
+        message = CustomerMessage.from_dict(record.payload)
+        base_id = f"tg{customer.chat_id}_{message.message_id}"
+        if message.edited:
+            base_id += f"_e{message.edit_date or 0}"
+        parts = await self._parts(customer, message)
+        row = await self._open_session(customer)
+        for index, (udesk_type, content, filename) in enumerate(parts):
+            message_id = base_id if index == 0 else f"{base_id}_{index}"
+            row = await self._send(customer, row, message_id, udesk_type, content, filename)
+        if row.im_sub_session_id and row.state == SessionState.AGENT.value:
+            self.previews.landed(int(row.im_sub_session_id))
+
+    async def _send(
+        self,
+        customer: Customer,
+        row: ImSession,
+        message_id: str,
+        udesk_type: str,
+        content: str,
+        filename: str | None,
+    ) -> ImSession:
+        if row.state in (SessionState.ROBOT.value, SessionState.UROBOT.value):
+            # Robots take text only (im-open-api.txt, "Send Message"): media go as a link.
+            if udesk_type != "message":
+                udesk_type, content = "message", f"{filename or udesk_type}: {content}"
+        for attempt in (1, 2):
+            try:
+                await self.udesk.send_message(
+                    customer.customer_token,
+                    self._target(row),
+                    message_id=message_id,
+                    type=udesk_type,
+                    content=content,
+                    filename=filename,
+                )
+                return row
+            except SessionGone:
+                # 9200: the session ended on Udesk's side.  Open a new one and send again,
+                # once; the same message_id keeps Udesk from showing it twice.
+                await self._mark_closed(row)
+                if attempt == 2:
+                    raise TransientError("session gone twice in a row") from None
+                log.info("session %s gone; opening a new one", row.im_sub_session_id)
+                row = await self._open_session(customer)
+        return row
+
+    async def _parts(
+        self, customer: Customer, message: CustomerMessage
+    ) -> list[tuple[str, str, str | None]]:
+        """What this message becomes in Udesk: (type, content, filename) in order."""
+        texts = self.router.texts
+        lang = None  # agent-facing sentences use the fallback language
+        parts: list[tuple[str, str, str | None]] = []
+        if message.media is not None:
+            media = message.media
+            await self._preview_media(customer, media.file_name or media.kind)
+            try:
+                downloaded = await self.telegram.download(
+                    media.file_id, max_bytes=self.config.max_media_bytes
+                )
+            except FileTooBig:
+                name = media.file_name or media.kind
+                await self._say_once(customer, "file_too_big", f"big:{media.file_unique_id}")
+                parts.append(("message", texts.get("agent_file_too_big", lang, name=name), None))
+            else:
+                content_type = media.mime_type or downloaded.mime_type
+                if content_type == "application/octet-stream":
+                    content_type = DEFAULT_MIME.get(media.kind, content_type)
+                stored = await self.media.save(
+                    customer.id,
+                    downloaded.data,
+                    media.file_name or downloaded.file_name,
+                    content_type,
+                )
+                parts.append((UDESK_TYPE[media.kind], stored.url, stored.filename))
+        text = message.html
+        if message.location is not None:
+            lat, lon = message.location
+            key = "agent_venue" if message.venue_title else "agent_location"
+            text = texts.get(key, lang, lat=lat, lon=lon, title=message.venue_title or "")
+        elif message.contact_phone is not None:
+            text = texts.get(
+                "agent_contact", lang, name=message.contact_name or "", phone=message.contact_phone
+            )
+        if text:
+            if message.edited:
+                text = texts.get("agent_edited", lang, text=text)
+            parts.append(("message", text, None))
+        return parts
+
+    async def _agent_session_id(self, customer: Customer) -> int | None:
+        async with self.sessions() as s:
+            row = await session_repo.open_for(s, customer.id)
+        if row is not None and row.state == SessionState.AGENT.value and row.im_sub_session_id:
+            return int(row.im_sub_session_id)
+        return None
+
+    async def _preview_media(self, customer: Customer, name: str) -> None:
+        """A file is being fetched from Telegram: the agent sees it coming."""
+        sid = await self._agent_session_id(customer)
+        if sid:
+            self.previews.show(sid, f"📎 {name}")
+
+    async def _preview_retry(self, customer: Customer, record: Claimed) -> None:
+        """A message is being retried: show the agent what is coming meanwhile."""
+        message = CustomerMessage.from_dict(record.payload)
+        preview = message.html or (message.media.file_name if message.media else "") or ""
+        sid = await self._agent_session_id(customer)
+        if sid and preview:
+            self.previews.show(sid, preview)
+
+    # --- commands, buttons, surveys ----------------------------------------------------
+
+    async def _command(self, customer: Customer, record: Claimed) -> None:
+        name = record.payload["name"]
+        dedup = f"cmd:{record.dedup_key}"
+        async with self.sessions() as s:
+            row = await session_repo.open_for(s, customer.id)
+        if name == "agent":
+            await self._command_agent(customer)
+        elif name == "end":
+            if row is None:
+                await self._say_once(customer, "no_session", dedup)
+                return
+            if row.state == SessionState.QUEUED.value and row.queue_name:
+                await self.udesk.leave_queue(customer.customer_token, row.queue_name)
+            elif row.state == SessionState.AGENT.value and row.im_sub_session_id:
+                try:
+                    await self.udesk.close_session(int(row.im_sub_session_id))
+                except SessionGone:
+                    pass  # already closed on Udesk's side: the outcome we wanted
+            await self._mark_closed(row)
+            await self._say_once(customer, "session_ended_by_user", dedup)
+        elif name == "cancel":
+            if row is None or row.state != SessionState.QUEUED.value:
+                await self._say_once(customer, "not_in_queue", dedup)
+                return
+            if row.queue_name:
+                await self.udesk.leave_queue(customer.customer_token, row.queue_name)
+            await self._mark_closed(row)
+            await self._say_once(customer, "left_queue", dedup)
+
+    async def _button(self, customer: Customer, record: Claimed) -> None:
+        action_id = record.payload.get("action_id")
+        callback_id = record.payload["callback_query_id"]
+        async with self.sessions() as s:
+            row = await s.get(ButtonAction, action_id) if action_id else None
+        texts = self.router.texts
+        lang = customer.language_code
+        if row is None or row.customer_id != customer.id:
+            await self._answer(callback_id, texts.get("button_expired", lang))
+            return
+        action = row.action
+        kind = action.get("t")
+        if kind == "ask":
+            await self._answer(callback_id, None)
+            session = await self._open_session(customer)
+            await self._send(
+                customer, session, f"cb{callback_id}"[:64], "message", str(action["q"]), None
+            )
+        elif kind == "human":
+            await self._answer(callback_id, None)
+            await self._command_agent(customer)
+        elif kind == "useful":
+            await self.udesk.robot_useful(
+                customer.customer_token,
+                str(action["message_id"]),
+                int(action["question_id"]),
+                bool(action["useful"]),
+            )
+            await self._answer(callback_id, texts.get("feedback_thanks", lang))
+        elif kind == "answer_survey":
+            await self.udesk.answer_survey(
+                customer.customer_token,
+                int(action["log_id"]),
+                int(action["session"]),
+                int(action["option"]),
+                int(action["robot_id"]),
+                int(action["scene_id"]),
+            )
+            await self._answer(callback_id, texts.get("feedback_thanks", lang))
+        elif kind == "flow":
+            await self._answer(callback_id, None)
+            await self.udesk.flow(
+                customer.customer_token,
+                int(action["session"]),
+                int(action["flow_id"]),
+                int(action["robot_id"]),
+                int(action["scene_id"]),
+            )
+        elif kind == "survey":
+            await self._survey(customer, callback_id, action)
+        else:
+            await self._answer(callback_id, texts.get("button_expired", lang))
+
+    async def _command_agent(self, customer: Customer) -> None:
+        async with self.sessions() as s:
+            row = await session_repo.open_for(s, customer.id)
+        if row is not None and row.state == SessionState.UROBOT.value:
+            if row.robot_id and row.scene_id and row.urobot_session_id:
+                await self.udesk.transfer_survey(
+                    int(row.urobot_session_id), int(row.robot_id), int(row.scene_id)
+                )
+        if row is None or row.state in (SessionState.ROBOT.value, SessionState.UROBOT.value):
+            await self._open_session(customer, want_agent=True)
+        # Already with an agent or in the queue for one: nothing to do.
+
+    async def _survey(self, customer: Customer, callback_id: str, action: dict[str, Any]) -> None:
+        texts = self.router.texts
+        lang = customer.language_code
+        async with self.sessions.begin() as s:
+            survey = await s.get(Survey, int(action["survey_id"]))
+            if survey is None:
+                await self._answer(callback_id, texts.get("button_expired", lang))
+                return
+            if survey.answered_at is not None:
+                await self._answer(callback_id, texts.get("survey_already", lang))
+                return
+            im_session = await s.get(ImSession, survey.session_id)
+        if im_session is None or not im_session.im_sub_session_id:
+            await self._answer(callback_id, texts.get("button_expired", lang))
+            return
+        if im_session.assign_type == "urobot":
+            await self.udesk.robot_survey(
+                customer.customer_token,
+                int(im_session.urobot_session_id or im_session.im_sub_session_id),
+                int(action["option_id"]),
+                int(im_session.robot_id or 0),
+                int(im_session.scene_id or 0),
+                None,
+            )
+        else:
+            await self.udesk.survey(
+                int(im_session.im_sub_session_id), int(action["option_id"]), None, None
+            )
+        async with self.sessions.begin() as s:
+            survey = await s.get(Survey, int(action["survey_id"]))
+            if survey is not None:
+                survey.answered_option_id = int(action["option_id"])
+                survey.answered_at = utcnow()
+        await self._answer(callback_id, texts.get("survey_thanks", lang))
+
+    async def _answer(self, callback_id: str, text: str | None) -> None:
+        try:
+            await self.telegram.answer_button(callback_id, text)
+        except Exception as exc:  # an expired callback must not fail the action itself
+            log.debug("answerCallbackQuery failed: %s", exc)
+
+    # --- telling the customer ----------------------------------------------------------
+
+    async def _say_once(self, customer: Customer, key: str, dedup: str) -> None:
+        async with self.sessions.begin() as s:
+            await intake.say(s, self.router.texts, customer, key, dedup_key=f"say:{key}:{dedup}")
+
+    async def _tell_failed(self, customer: Customer, record: Claimed) -> None:
+        if record.kind in ("message", "command"):
+            await self._say_once(customer, "delivery_failed", record.dedup_key)
+
+    async def _no_agent(self, customer: Customer, record: Claimed) -> None:
+        # The documented fallback hook: routing decides what a 2002 leads to; the leave-a-
+        # message flow plugs in here.  Until then the customer hears it once per message.
+        await self._say_once(customer, "no_agent_online", record.dedup_key)

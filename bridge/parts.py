@@ -1,0 +1,271 @@
+"""Everything the daemon runs, built from the settings and wired together.
+
+``build_parts`` creates the pieces (clients, PTB, queues, handlers); ``Parts.add_routes``
+hangs the endpoints on the web app; ``Parts.start_work`` starts dispatchers, the poller and
+periodic jobs.  Each piece registers its stop on the lifecycle as it starts, so shutdown
+runs in reverse: intake first, then dispatchers (finishing or releasing claimed records),
+then PTB, the HTTP client and the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import socket
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+from telegram.error import TelegramError
+from telegram.ext import AIORateLimiter, Application
+
+from bridge import tasks
+from bridge.core import intake
+from bridge.core.agent_side import Inbound
+from bridge.core.outbound import Outbound, OutboundConfig
+from bridge.core.previews import PreviewSender
+from bridge.core.routing import Router
+from bridge.core.texts import Texts
+from bridge.core.watchers import Watchers
+from bridge.settings import Settings
+from bridge.store.db import asyncpg_dsn, is_postgres, session_factory
+from bridge.store.dispatcher import Dispatcher
+from bridge.store.leader import LeaderLock
+from bridge.store.media import MediaStore
+from bridge.store.notify import Waker
+from bridge.store.queue import DurableQueue
+from bridge.store.tables import InboundMessage, OutboundMessage, TelegramUpdate
+from bridge.telegram.gateway import TelegramSender
+from bridge.telegram.intake import UPDATES, Poller, UpdateProcessor, webhook_handler
+from bridge.telegram.translate import Translator
+from bridge.udesk.budget import RateBudget
+from bridge.udesk.client import UdeskClient
+from bridge.udesk.gateway import UdeskGateway
+from bridge.udesk.push_route import push_handler
+from bridge.web.keys import READINESS_CHECKS
+from bridge.web.media import media_handler
+
+if TYPE_CHECKING:
+    from bridge.app import Lifecycle
+
+log = logging.getLogger("bridge.parts")
+
+LEADER_LOCK_KEY = 0x75646B63
+
+
+@dataclass
+class Parts:
+    settings: Settings
+    engine: AsyncEngine
+    waker: Waker
+    router: Router
+    ptb: Application[Any, Any, Any, Any, Any, Any]
+    media: MediaStore
+    udesk: UdeskGateway
+    budget: RateBudget
+    sender: TelegramSender
+    queues: dict[str, DurableQueue]
+    handlers: dict[str, Any]
+    watchers: Watchers
+    leader: LeaderLock
+    dispatchers: list[Dispatcher] = field(default_factory=list)
+
+    def texts(self) -> Texts:
+        return self.router.texts
+
+    def add_routes(self, app: web.Application) -> None:
+        s = self.settings
+        sessions = session_factory(self.engine)
+        secret = s.udesk_push_secret.get_secret_value()
+        app.router.add_post(
+            "/udesk/push/{secret}", push_handler(sessions, self.waker, self.texts, secret)
+        )
+        app.router.add_get("/media/{token}", media_handler(self.media))
+        if s.telegram_mode == "webhook" and s.telegram_webhook_secret is not None:
+            app.router.add_post(
+                "/telegram/webhook",
+                webhook_handler(sessions, self.waker, s.telegram_webhook_secret.get_secret_value()),
+            )
+        app[READINESS_CHECKS]["udesk_budget"] = self._budget_check
+
+    async def _budget_check(self) -> str:
+        available = self.budget.tokens_available()
+        return "ok" if available is None else f"ok ({available} calls left this window)"
+
+    async def start_work(self, lifecycle: Lifecycle) -> None:
+        s = self.settings
+        channels = {"updates": UPDATES, "outbound": intake.OUTBOUND, "inbound": intake.INBOUND}
+        for name, queue in self.queues.items():
+            await queue.recover_expired(everything=not is_postgres(self.engine))
+            dispatcher = Dispatcher(
+                queue,
+                self.handlers[name],
+                waker=self.waker,
+                channel=channels[name],
+                concurrency=64 if name != "updates" else 32,
+                poll_interval=2.0,
+            )
+            dispatcher.start()
+            self.dispatchers.append(dispatcher)
+            lifecycle.on_stop(f"{name} dispatcher", dispatcher.stop)
+
+        background = [
+            tasks.create(self.watchers.run_queue_polls(), name="queue-polls"),
+            tasks.create(self.watchers.run_catch_up(), name="catch-up"),
+        ]
+        if s.telegram_mode == "polling":
+            poller = Poller(self.ptb, session_factory(self.engine), self.waker)
+            background.append(tasks.create(poller.run(), name="telegram-poller"))
+        else:
+            await self.ptb.bot.set_webhook(
+                url=f"{s.public_url}/telegram/webhook",
+                secret_token=s.telegram_webhook_secret.get_secret_value()
+                if s.telegram_webhook_secret
+                else None,
+                allowed_updates=["message", "edited_message", "callback_query", "my_chat_member"],
+            )
+
+        async def stop_background() -> None:
+            await tasks.cancel_and_wait(*background)
+            await self.leader.release()
+
+        lifecycle.on_stop("intake and periodic jobs", stop_background)
+
+
+async def _start_ptb(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """Initialise PTB (it calls getMe); Telegram may be briefly unreachable at boot."""
+    for attempt in range(1, 6):
+        try:
+            await app.initialize()
+            await app.start()
+            return
+        except TelegramError as exc:
+            if attempt == 5:
+                raise
+            log.warning("Telegram not reachable at start (%s); retrying", exc)
+            await asyncio.sleep(attempt)
+
+
+async def build_parts(settings: Settings, engine: AsyncEngine, lifecycle: Lifecycle) -> Parts:
+    s = settings
+    sessions = session_factory(engine)
+    worker_id = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+    waker = Waker([UPDATES, intake.OUTBOUND, intake.INBOUND])
+    if is_postgres(engine):
+        await waker.listen(asyncpg_dsn(s.database_url.get_secret_value()))
+    lifecycle.on_stop("notifications", waker.close)
+
+    http = aiohttp.ClientSession()
+    lifecycle.on_stop("http client", http.close)
+
+    rate = s.udesk_rate_limit
+    budget = RateBudget(None if rate.unlimited else rate.calls, rate.per_seconds)
+    client = UdeskClient(
+        s.udesk_api_url,
+        s.udesk_email,
+        s.udesk_api_token.get_secret_value(),
+        session=http,
+        budget=budget,
+        timeout=s.udesk_timeout,
+    )
+    udesk = UdeskGateway(client)
+
+    api = s.telegram_api_url
+    ptb = (
+        Application.builder()
+        .token(s.telegram_bot_token.get_secret_value())
+        .base_url(f"{api}/bot")
+        .base_file_url(f"{api}/file/bot")
+        # Evenly spaced (one request per 1/29.5 s) instead of bursts of 30: Telegram counts
+        # 30 per second in any window.  max_retries=0: a 429 goes back to the dispatcher,
+        # which retries that chat's record after retry_after without pausing other chats.
+        .rate_limiter(AIORateLimiter(overall_max_rate=1, overall_time_period=1 / 29.5))
+        .updater(None)
+        .concurrent_updates(False)
+        .build()
+    )
+    translator = Translator()
+    translator.install(ptb)
+    await _start_ptb(ptb)
+
+    async def stop_ptb() -> None:
+        await ptb.stop()
+        await ptb.shutdown()
+
+    lifecycle.on_stop("telegram", stop_ptb)
+
+    router = Router()
+    media = MediaStore(sessions, s.media_dir, ttl_seconds=s.media_ttl, public_url=str(s.public_url))
+    sender = TelegramSender(
+        ptb.bot,
+        http,
+        max_media_bytes=s.max_media_bytes,
+        allow_private_urls=s.allow_private_media_urls,
+    )
+    previews = PreviewSender(udesk)
+    lifecycle.on_stop("previews", previews.close)
+
+    queues = {
+        "updates": DurableQueue(sessions, TelegramUpdate, worker_id=worker_id),
+        "outbound": DurableQueue(
+            sessions, OutboundMessage, worker_id=worker_id, extra_columns=("customer_id",)
+        ),
+        "inbound": DurableQueue(
+            sessions,
+            InboundMessage,
+            worker_id=worker_id,
+            extra_columns=("customer_id", "chat_id"),
+        ),
+    }
+    outbound = Outbound(
+        sessions,
+        udesk,
+        sender,
+        router,
+        media,
+        previews,
+        OutboundConfig(delivery_deadline=s.delivery_deadline, max_media_bytes=s.max_media_bytes),
+    )
+    inbound = Inbound(sessions, sender, delivery_deadline=s.delivery_deadline)
+    updates = UpdateProcessor(
+        ptb,
+        translator,
+        sessions,
+        queues["updates"],
+        lambda: router.texts,
+        waker,
+        album_debounce=s.album_debounce,
+    )
+    leader = LeaderLock(engine, LEADER_LOCK_KEY)
+    watchers = Watchers(
+        sessions,
+        udesk,
+        lambda: router.texts,
+        waker,
+        leader.is_leader,
+        queue_interval=s.queue_poll_interval,
+    )
+    return Parts(
+        settings=s,
+        engine=engine,
+        waker=waker,
+        router=router,
+        ptb=ptb,
+        media=media,
+        udesk=udesk,
+        budget=budget,
+        sender=sender,
+        queues=queues,
+        handlers={
+            "updates": updates.handle,
+            "outbound": outbound.handle,
+            "inbound": inbound.handle,
+        },
+        watchers=watchers,
+        leader=leader,
+    )

@@ -1,0 +1,59 @@
+"""Repository of customers: one per Telegram user, with a stable Udesk ``customer_token``."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bridge.core.model import UserInfo
+from bridge.store.tables import Customer
+
+
+def token_for(user_id: int) -> str:
+    """The user's ``customer_token``: derived from the Telegram id, so it is the same after a
+    restart, a new session or even a lost database (Udesk would otherwise see a stranger)."""
+    return f"tg-{user_id}"
+
+
+async def get_by_user(session: AsyncSession, user_id: int) -> Customer | None:
+    return await session.scalar(select(Customer).where(Customer.telegram_user_id == user_id))
+
+
+async def get_by_token(session: AsyncSession, token: str) -> Customer | None:
+    return await session.scalar(select(Customer).where(Customer.customer_token == token))
+
+
+async def upsert_from_user(session: AsyncSession, user: UserInfo) -> tuple[Customer, bool]:
+    """The customer for this user, created or with their Telegram profile refreshed.
+
+    Returns ``(customer, name_changed)``; a change of name or username means Udesk's copy
+    should be updated.
+    """
+    customer = await get_by_user(session, user.user_id)
+    if customer is None:
+        customer = Customer(
+            telegram_user_id=user.user_id,
+            chat_id=user.chat_id,
+            customer_token=token_for(user.user_id),
+            first_name=user.first_name,
+            last_name=user.last_name,
+            username=user.username,
+            language_code=user.language_code,
+            chat_type=user.chat_type,
+            profile={},
+            reachable=True,
+        )
+        session.add(customer)
+        await session.flush()
+        return customer, False
+    changed = (customer.first_name, customer.last_name, customer.username) != (
+        user.first_name,
+        user.last_name,
+        user.username,
+    )
+    customer.first_name = user.first_name
+    customer.last_name = user.last_name
+    customer.username = user.username
+    customer.language_code = user.language_code or customer.language_code
+    customer.chat_id = user.chat_id
+    return customer, changed

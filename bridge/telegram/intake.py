@@ -1,0 +1,196 @@
+"""Telegram updates in: stored (dedup on ``update_id``) and committed before Telegram is told.
+
+PTB's Updater advances the offset as soon as it has queued an update, and its webhook
+answers 200 before anything is stored; a crash then loses the update.  So we own both:
+``Poller`` asks ``getUpdates`` for the next offset only after the batch is committed, and
+``webhook_handler`` answers 200 only after the commit.  ``UpdateProcessor`` then processes
+the stored updates, in order per chat, with PTB's handlers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from telegram import Update
+from telegram.error import Conflict, InvalidToken, NetworkError, TelegramError
+from telegram.ext import Application
+
+from bridge.core import intake
+from bridge.core.texts import Texts
+from bridge.store.dispatcher import Done, Outcome
+from bridge.store.notify import Waker, notify_in_transaction
+from bridge.store.queue import Claimed, DurableQueue, enqueue
+from bridge.store.tables import TelegramUpdate
+from bridge.telegram.translate import Translator
+
+log = logging.getLogger("bridge.telegram.intake")
+
+UPDATES = "bridge_updates"
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
+
+
+def _chat_of(update: dict[str, Any]) -> str:
+    for key in ("message", "edited_message", "my_chat_member"):
+        if isinstance(update.get(key), dict):
+            chat = update[key].get("chat") or {}
+            if "id" in chat:
+                return f"chat:{chat['id']}"
+    query = update.get("callback_query")
+    if isinstance(query, dict):
+        user = query.get("from") or {}
+        return f"chat:{user.get('id', 'unknown')}"
+    return "chat:unknown"
+
+
+async def store_updates(
+    sessions: async_sessionmaker[AsyncSession], updates: list[dict[str, Any]]
+) -> int:
+    """Store raw updates in one transaction; returns how many were new."""
+    new = 0
+    async with sessions.begin() as session:
+        for update in updates:
+            update_id = update.get("update_id")
+            if not isinstance(update_id, int):
+                continue
+            created = await enqueue(
+                session,
+                TelegramUpdate,
+                dedup_key=f"u:{update_id}",
+                lock=_chat_of(update),
+                kind="update",
+                payload=update,
+            )
+            new += created is not None
+        if new:
+            await notify_in_transaction(session, UPDATES)
+    return new
+
+
+class Poller:
+    """``TELEGRAM_MODE=polling``: a getUpdates loop that commits before confirming."""
+
+    def __init__(
+        self,
+        app: Application[Any, Any, Any, Any, Any, Any],
+        sessions: async_sessionmaker[AsyncSession],
+        waker: Waker,
+        *,
+        timeout: int = 25,
+    ) -> None:
+        self.app = app
+        self.sessions = sessions
+        self.waker = waker
+        self.timeout = timeout
+        self.offset: int | None = None
+
+    async def run(self) -> None:
+        await self.app.bot.delete_webhook(drop_pending_updates=False)
+        backoff = 1.0
+        while True:
+            try:
+                updates = await self.app.bot.get_updates(
+                    offset=self.offset,
+                    timeout=self.timeout,
+                    allowed_updates=ALLOWED_UPDATES,
+                    read_timeout=self.timeout + 10,
+                )
+            except InvalidToken:
+                log.error("Telegram rejected the bot token; polling stopped")
+                raise
+            except Conflict as exc:
+                log.error("another getUpdates consumer or a webhook is active: %s", exc.message)
+                await asyncio.sleep(5)
+                continue
+            except (NetworkError, TelegramError) as exc:
+                log.warning("getUpdates failed (%s); retrying in %.0fs", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
+            backoff = 1.0
+            if not updates:
+                continue
+            raw = [u.to_dict() for u in updates]
+            while True:
+                try:
+                    await store_updates(self.sessions, raw)
+                    break
+                except (OperationalError, DBAPIError, OSError) as exc:
+                    # Not stored, so not confirmed: keep the batch and try again.
+                    log.warning("cannot store updates (%s); retrying", type(exc).__name__)
+                    await asyncio.sleep(2)
+            self.waker.wake(UPDATES)
+            # Only now may Telegram forget them: the next call carries the new offset.
+            self.offset = max(u.update_id for u in updates) + 1
+
+
+def webhook_handler(sessions: async_sessionmaker[AsyncSession], waker: Waker, secret: str) -> Any:
+    """``POST /telegram/webhook``: header check, store, commit, then 200."""
+    expected = secret.encode()
+
+    async def handle(request: web.Request) -> web.Response:
+        given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "").encode()
+        if not hmac.compare_digest(given, expected):
+            return web.json_response({"error": "forbidden", "detail": ""}, status=403)
+        try:
+            update = json.loads(await request.read())
+        except (ValueError, UnicodeDecodeError):
+            return web.json_response({"error": "bad_request", "detail": "not JSON"}, status=400)
+        if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
+            return web.json_response(
+                {"error": "bad_request", "detail": "not an update"}, status=400
+            )
+        try:
+            await store_updates(sessions, [update])
+        except (OperationalError, DBAPIError, OSError):
+            log.warning("database unavailable; Telegram will redeliver the update")
+            return web.json_response({"error": "unavailable", "detail": ""}, status=503)
+        waker.wake(UPDATES)
+        return web.Response(status=200)
+
+    return handle
+
+
+class UpdateProcessor:
+    """Handler of stored updates: PTB handlers translate, the core records, one commit."""
+
+    def __init__(
+        self,
+        app: Application[Any, Any, Any, Any, Any, Any],
+        translator: Translator,
+        sessions: async_sessionmaker[AsyncSession],
+        queue: DurableQueue,
+        texts: Any,
+        waker: Waker,
+        *,
+        album_debounce: float,
+    ) -> None:
+        self.app = app
+        self.translator = translator
+        self.sessions = sessions
+        self.queue = queue
+        self.texts = texts  # a callable returning the Texts in force (routing reloads)
+        self.waker = waker
+        self.album_debounce = album_debounce
+
+    async def handle(self, record: Claimed) -> Outcome:
+        update = Update.de_json(record.payload, self.app.bot)
+        await self.app.process_update(update)
+        incoming = self.translator.take(update.update_id)
+        texts: Texts = self.texts()
+        async with self.sessions.begin() as session:
+            if incoming is not None:
+                await intake.accept(session, texts, incoming, album_debounce=self.album_debounce)
+                await notify_in_transaction(session, intake.OUTBOUND)
+                await notify_in_transaction(session, intake.INBOUND)
+            # Marked done in the same transaction that wrote its effects.
+            await self.queue.complete_in(session, record.id)
+        self.waker.wake(intake.OUTBOUND)
+        self.waker.wake(intake.INBOUND)
+        return Done(already_recorded=True)

@@ -1,0 +1,206 @@
+"""The core's ``UdeskGateway`` on our signed client: Udesk's answers in the core's terms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bridge.core import errors as core
+from bridge.core.model import AgentMessage
+from bridge.core.ports import MessageTarget, Route, SessionOpened
+from bridge.udesk import errors as udesk
+from bridge.udesk.budget import Priority
+from bridge.udesk.client import UdeskClient
+from bridge.udesk.push_translate import agent_message
+
+
+class _Translate:
+    """Map the Udesk error taxonomy onto the core's, around one call."""
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, kind: Any, exc: BaseException | None, _tb: Any) -> bool:
+        if exc is None or not isinstance(exc, udesk.UdeskError):
+            return False
+        message = str(exc)
+        if isinstance(exc, udesk.UdeskSessionGone):
+            raise core.SessionGone(message) from None
+        if isinstance(exc, udesk.UdeskNoAgentOnline):
+            raise core.NoAgentOnline(message) from None
+        if isinstance(exc, udesk.UdeskNotActivated):
+            raise core.PreviewUnavailable(message) from None
+        if isinstance(exc, udesk.UdeskTransientError):
+            raise core.TransientError(message) from None
+        raise core.PermanentError(message) from None
+
+
+_translate = _Translate()
+
+
+class UdeskGateway:
+    def __init__(self, client: UdeskClient) -> None:
+        self.client = client
+
+    async def ensure_customer(
+        self, token: str, *, nick_name: str, description: str, lang: str | None
+    ) -> int | None:
+        async with _translate:
+            answer = await self.client.create_customer(
+                token, nick_name[:255], description=description[:255], lang=lang
+            )
+        return answer.customer.id if answer.customer else None
+
+    async def update_customer(self, token: str, *, nick_name: str) -> None:
+        async with _translate:
+            await self.client.update_customer_by_token(token, nick_name=nick_name[:255])
+
+    async def open_session(self, token: str, route: Route) -> SessionOpened:
+        async with _translate:
+            answer = await self.client.create_session(
+                token,
+                assign_type=route.assign_type,
+                agent_id=route.agent_id,
+                group_id=route.group_id,
+                channel=route.channel,
+                robot_role_id=route.robot_role_id,
+                robot_id=route.robot_id,
+                scene_id=route.scene_id,
+            )
+        if answer.queued:
+            return SessionOpened("queued", queue_name=answer.queue, position=answer.position or 0)
+        if answer.urobot is not None:
+            info = answer.urobot
+            suggestions = [
+                q.question for group in info.top_ask for q in group.options_list if q.question
+            ]
+            return SessionOpened(
+                "urobot",
+                urobot_session_id=info.session_id,
+                welcome_html=info.hello_word or info.leading_word,
+                suggestions=suggestions,
+            )
+        if answer.robot is not None:
+            return SessionOpened("robot", welcome_html=answer.robot.welcome_message)
+        agent = answer.agent
+        if agent is None:
+            if answer.assign_type == "robot":
+                return SessionOpened("robot")
+            raise core.TransientError("Udesk answered a session request without assign_info")
+        survey = agent.survey_options.model_dump(by_alias=True) if agent.survey_options else None
+        return SessionOpened(
+            "agent",
+            im_sub_session_id=agent.im_sub_session_id,
+            agent_id=agent.agent_id,
+            agent_name=agent.agent_name,
+            survey_options=survey,
+        )
+
+    async def send_message(
+        self,
+        token: str,
+        target: MessageTarget,
+        *,
+        message_id: str,
+        type: str,
+        content: str,
+        filename: str | None = None,
+    ) -> None:
+        data: dict[str, Any] = {"content": content}
+        if filename:
+            data["filename"] = filename
+        async with _translate:
+            await self.client.send_message(
+                token,
+                target.im_sub_session_id,
+                message_id,
+                type=type,  # type: ignore[arg-type]
+                data=data,
+                robot_id=target.robot_id,
+                scene_id=target.scene_id,
+                urobot_session_id=target.urobot_session_id,
+            )
+
+    async def close_session(self, im_sub_session_id: int) -> None:
+        async with _translate:
+            await self.client.close_session(im_sub_session_id)
+
+    async def leave_queue(self, token: str, queue_name: str) -> None:
+        async with _translate:
+            await self.client.close_queue(token, queue_name)
+
+    async def queue_position(self, token: str) -> tuple[str, int]:
+        async with _translate:
+            answer = await self.client.queue_status(token)
+        return answer.status or "", int(answer.count or 0)
+
+    async def preview(self, im_sub_session_id: int, content: str) -> bool:
+        async with _translate:
+            return await self.client.message_preview(im_sub_session_id, content)
+
+    async def survey(
+        self, im_sub_session_id: int, option_id: int, remark: str | None, resolved: int | None
+    ) -> None:
+        async with _translate:
+            await self.client.survey(im_sub_session_id, option_id, remark=remark)
+
+    async def robot_survey(
+        self,
+        token: str,
+        im_sub_session_id: int,
+        option_id: int,
+        robot_id: int,
+        scene_id: int,
+        remark: str | None,
+    ) -> None:
+        async with _translate:
+            await self.client.robot_survey(
+                token, im_sub_session_id, option_id, robot_id, scene_id, remark=remark
+            )
+
+    async def answer_survey(
+        self,
+        token: str,
+        message_id: int,
+        im_sub_session_id: int,
+        option_id: int,
+        robot_id: int,
+        scene_id: int,
+    ) -> None:
+        async with _translate:
+            await self.client.answer_survey(
+                token, message_id, im_sub_session_id, option_id, robot_id, scene_id
+            )
+
+    async def robot_useful(
+        self, token: str, message_id: str, question_id: int, useful: bool
+    ) -> None:
+        async with _translate:
+            await self.client.robot_useful(token, message_id, question_id, useful)
+
+    async def transfer_survey(self, im_sub_session_id: int, robot_id: int, scene_id: int) -> None:
+        async with _translate:
+            await self.client.transfer_survey(im_sub_session_id, robot_id, scene_id)
+
+    async def flow(
+        self, token: str, im_sub_session_id: int, flow_id: int, robot_id: int, scene_id: int
+    ) -> None:
+        async with _translate:
+            await self.client.flow(token, im_sub_session_id, flow_id, robot_id, scene_id)
+
+    async def customer_online(self, token: str, online: bool) -> None:
+        async with _translate:
+            await self.client.customer_online_state(token, 1 if online else 0)
+
+    async def unread_agent_messages(
+        self, im_sub_session_id: int, customer_id: int
+    ) -> list[AgentMessage]:
+        async with _translate:
+            answer = await self.client.unread_customer_offline(
+                im_sub_session_id, customer_id, priority=Priority.POLL
+            )
+        found = []
+        for raw in answer.unread_messages:
+            message = agent_message(raw.model_dump(by_alias=True))
+            if message is not None:
+                found.append(message)
+        return found

@@ -1,0 +1,97 @@
+"""``POST /udesk/push/{secret}``: Udesk's Receiving Message URL.
+
+Udesk waits at most 5 s and stops calling after 10 timeouts in a minute, so this handler
+only parses and writes rows; delivery to Telegram happens later, from the inbound queue.
+200 with an empty body once stored; wrong secret 404; not JSON or not a known shape 400
+(the body is kept in ``rejected_pushes``); over 1 MiB 413 (the app's body limit); the
+database down 503, so nothing is acknowledged that was not stored.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bridge.core import agent_side, intake
+from bridge.core.texts import Texts
+from bridge.store.notify import Waker, notify_in_transaction
+from bridge.store.tables import Customer, ImSession, RejectedPush
+from bridge.udesk.push_models import PushParseError, ReadStatusPush, parse_push
+from bridge.udesk.push_translate import translate
+from bridge.web.errors import error_response
+
+log = logging.getLogger("bridge.udesk.push")
+
+
+def secret_matches(request: web.Request, secret: str) -> bool:
+    given = request.match_info.get("secret", "").encode()
+    return hmac.compare_digest(given, secret.encode())
+
+
+async def reject(
+    sessions: async_sessionmaker[AsyncSession], endpoint: str, reason: str, body: bytes
+) -> None:
+    try:
+        async with sessions.begin() as session:
+            session.add(RejectedPush(endpoint=endpoint, reason=reason[:2000], body=body))
+    except (OperationalError, DBAPIError, OSError):
+        log.error("could not keep a rejected %s body (database down)", endpoint)
+
+
+async def _token_for_urobot(session: AsyncSession, urobot_session_id: int | None) -> str | None:
+    if urobot_session_id is None:
+        return None
+    return await session.scalar(
+        select(Customer.customer_token)
+        .join(ImSession, ImSession.customer_id == Customer.id)
+        .where(ImSession.urobot_session_id == urobot_session_id)
+        .order_by(ImSession.id.desc())
+        .limit(1)
+    )
+
+
+def push_handler(
+    sessions: async_sessionmaker[AsyncSession],
+    waker: Waker,
+    texts: Callable[[], Texts],
+    secret: str,
+) -> Callable[[web.Request], Any]:
+    async def handle(request: web.Request) -> web.Response:
+        if not secret_matches(request, secret):
+            return error_response(404, "not_found")
+        body = await request.read()
+        try:
+            push = parse_push(body)
+        except PushParseError as exc:
+            log.warning("rejected a Udesk push: %s", exc)
+            await reject(sessions, "push", str(exc), body)
+            return error_response(400, "bad_push", str(exc))
+        if isinstance(push, ReadStatusPush):
+            log.debug("agent read %d messages", len(push.message_ids))
+            return web.Response(status=200)
+        token, messages = translate(push)
+        try:
+            async with sessions.begin() as session:
+                if token is None and messages:
+                    token = await _token_for_urobot(session, messages[0].urobot_session_id)
+                if token is None:
+                    await reject(sessions, "push", "urobot push for an unknown session", body)
+                    return web.Response(status=200)
+                created = await agent_side.accept_push(session, texts(), token, messages)
+                if created:
+                    await notify_in_transaction(session, intake.INBOUND)
+        except (OperationalError, DBAPIError, OSError) as exc:
+            log.error("database unavailable (%s): push not stored, answering 503", exc)
+            return error_response(503, "unavailable", "not stored; try again")
+        if created:
+            waker.wake(intake.INBOUND)
+        return web.Response(status=200)
+
+    return handle

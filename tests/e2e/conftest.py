@@ -1,0 +1,123 @@
+"""The whole bridge between the two simulators, over real HTTP, on a real database.
+
+``world`` starts the Udesk simulator, the Telegram Bot API simulator and the bridge's real
+``BridgeApp`` (the ``run`` code path) pointed at them, and stops all three afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from aiohttp import web
+
+from bridge.app import BridgeApp
+from bridge.sandbox.telegram_sim import TelegramSimulator
+from bridge.sandbox.udesk_sim import UdeskSimulator
+from bridge.settings import Settings
+
+BOT_TOKEN = "123456:TEST-token-for-the-bridge-tests-xyz"
+UDESK_EMAIL = "admin@example.com"
+UDESK_TOKEN = "udesk-api-token-for-tests"
+PUSH_SECRET = "push-secret-for-tests"
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class World:
+    udesk: UdeskSimulator
+    telegram: TelegramSimulator
+    bridge: BridgeApp
+    bridge_url: str
+    udesk_url: str
+    settings: Settings
+
+    async def eventually(
+        self, probe: Callable[[], T | Awaitable[T]], *, timeout: float = 10.0, what: str = ""
+    ) -> T:
+        """Poll ``probe`` until it returns something truthy."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = probe()
+            if asyncio.iscoroutine(value):
+                value = await value
+            if value:
+                return value  # type: ignore[return-value]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what or probe}")
+            await asyncio.sleep(0.05)
+
+    def texts_to(self, chat_id: int) -> list[str]:
+        return [m.text or m.caption or "" for m in self.telegram.sent(chat_id)]
+
+
+async def start_udesk(port: int, push_url: str) -> tuple[UdeskSimulator, web.AppRunner]:
+    sim = UdeskSimulator(email=UDESK_EMAIL, api_token=UDESK_TOKEN, push_url=push_url)
+    runner = web.AppRunner(sim.app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return sim, runner
+
+
+def bridge_settings(
+    database_url: str,
+    media_dir: Path,
+    bridge_port: int,
+    udesk_port: int,
+    tg_root: str,
+    **extra: Any,
+) -> Settings:
+    values: dict[str, Any] = {
+        "telegram_bot_token": BOT_TOKEN,
+        "telegram_api_url": tg_root,
+        "udesk_api_url": f"http://127.0.0.1:{udesk_port}/open_api_v1",
+        "udesk_email": UDESK_EMAIL,
+        "udesk_api_token": UDESK_TOKEN,
+        "udesk_push_secret": PUSH_SECRET,
+        "udesk_rate_limit": "unlimited",
+        "udesk_timeout": 3,
+        "database_url": database_url,
+        "bridge_host": "127.0.0.1",
+        "bridge_port": bridge_port,
+        "public_url": f"http://127.0.0.1:{bridge_port}",
+        "media_dir": str(media_dir),
+        "album_debounce": 0.3,
+        "queue_poll_interval": 0.5,
+        "allow_private_media_urls": True,
+        "log_format": "console",
+    }
+    values.update(extra)
+    return Settings(**values)
+
+
+@pytest.fixture
+async def world(database_url: str, tmp_path: Path) -> AsyncIterator[World]:
+    bridge_port = free_port()
+    udesk_port = free_port()
+    bridge_url = f"http://127.0.0.1:{bridge_port}"
+    udesk, udesk_runner = await start_udesk(udesk_port, f"{bridge_url}/udesk/push/{PUSH_SECRET}")
+    udesk.set_agent(1, "Tom", online=True, capacity=5)
+    telegram = TelegramSimulator(bot_token=BOT_TOKEN, bot_username="udesk_test_bot")
+    tg_root = await telegram.start()
+    settings = bridge_settings(database_url, tmp_path / "media", bridge_port, udesk_port, tg_root)
+    bridge = BridgeApp(settings, run_migrations=False)
+    await bridge.start()
+    try:
+        yield World(udesk, telegram, bridge, bridge_url, f"http://127.0.0.1:{udesk_port}", settings)
+    finally:
+        await bridge.stop()
+        await telegram.stop()
+        await udesk_runner.cleanup()
