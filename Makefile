@@ -26,9 +26,10 @@ lint: $(STAMP)
 
 test: $(STAMP)
 	bash tests/ensure_postgres.sh
+	bash tests/ensure_browser.sh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -rs $(PYTEST_ARGS)
 
 sandbox: $(STAMP)
 	$(BIN)/udesk-bridge sandbox

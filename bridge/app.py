@@ -12,6 +12,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -20,6 +21,7 @@ from bridge.parts import Parts, build_parts
 from bridge.settings import Settings
 from bridge.store import migrate
 from bridge.store.db import create_engine
+from bridge.store.exclusive import SqliteLock
 from bridge.web.server import create_web_app
 
 log = logging.getLogger("bridge.app")
@@ -48,6 +50,13 @@ class Lifecycle:
         self.stops.clear()
 
 
+def _async(fn: Callable[[], None]) -> StopFn:
+    async def run() -> None:
+        fn()
+
+    return run
+
+
 class BridgeApp:
     """The running daemon.  ``start`` returns once everything listens; ``stop`` undoes it."""
 
@@ -66,6 +75,10 @@ class BridgeApp:
         if self.run_migrations:
             # alembic's env.py runs its own event loop, so it gets a thread of its own.
             await asyncio.to_thread(migrate.upgrade, url)
+        if settings.is_sqlite:
+            sqlite_lock = SqliteLock(url)
+            sqlite_lock.acquire()
+            self.lifecycle.on_stop("sqlite lock", _async(sqlite_lock.release))
         self.engine = create_engine(url)
         self.lifecycle.on_stop("database", self.engine.dispose)
 
@@ -87,6 +100,19 @@ class BridgeApp:
         await self.lifecycle.stop_all(timeout)
 
 
+def dump_tasks() -> None:
+    """SIGUSR1: log where every task is waiting, for an operator chasing a stuck bridge."""
+    for task in asyncio.all_tasks():
+        chain = []
+        awaited: Any = task.get_coro()
+        while awaited is not None and len(chain) < 30:
+            frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+            if frame is not None:
+                chain.append(f"{frame.f_code.co_filename.rsplit('/', 2)[-1]}:{frame.f_lineno}")
+            awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+        log.warning("task %s: %s", task.get_name(), " -> ".join(chain) or "(running)")
+
+
 async def run_until_signalled(settings: Settings, *, run_migrations: bool = True) -> int:
     """``udesk-bridge run``: start, wait for SIGTERM/SIGINT, stop cleanly, exit 0."""
     app = BridgeApp(settings, run_migrations=run_migrations)
@@ -96,12 +122,17 @@ async def run_until_signalled(settings: Settings, *, run_migrations: bool = True
         loop.add_signal_handler(sig, stop.set)
     try:
         await app.start()
+        # SIGHUP reloads the routing file (a broken one is refused; see bridge.admin.reload).
+        parts = app.parts
+        if parts is not None:
+            loop.add_signal_handler(signal.SIGHUP, parts.reload_routing, "SIGHUP")
+        loop.add_signal_handler(signal.SIGUSR1, dump_tasks)
         log.info("bridge started")
         await stop.wait()
         log.info("stopping")
     finally:
         await app.stop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
             loop.remove_signal_handler(sig)
     log.info("stopped")
     return 0

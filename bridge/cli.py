@@ -6,11 +6,14 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
+from typing import Any
 
 from bridge import __version__
 from bridge.settings import Settings, SettingsError, load_settings
+from bridge.store.exclusive import AlreadyRunning
 
 EXIT_CONFIG = 1
+EXIT_ALREADY_RUNNING = 3
 
 
 def _add_config(parser: argparse.ArgumentParser) -> None:
@@ -51,10 +54,21 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         problems.extend(exc.problems)
         settings = None
+    # --- routing file (issue "Routing that admins tune"): checked even if settings fail ---
+    from bridge.admin.explain import check_routing, routing_file_from
+
+    routing_file = settings.routing_file if settings else routing_file_from(None, args.config)
+    routing_problems, routing_summary = check_routing(routing_file)
+    if routing_problems:
+        print(f"{len(routing_problems)} problem(s) in the routing file:", file=sys.stderr)
+        for line in routing_problems:
+            print(f"  {line}", file=sys.stderr)
+    # --- end routing file ---
     if problems:
         print(f"{len(problems)} problem(s) in the settings:", file=sys.stderr)
         for line in problems:
             print(f"  {line}", file=sys.stderr)
+    if problems or routing_problems:
         return EXIT_CONFIG
     assert settings is not None
     print("settings OK")
@@ -62,7 +76,127 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     print(f"  udesk: {settings.udesk_api_url} as {settings.udesk_email}")
     print(f"  udesk rate limit: {settings.udesk_rate_limit}")
     print(f"  database: {'sqlite' if settings.is_sqlite else 'postgresql'}")
+    for line in routing_summary:
+        print(line)
     return 0
+
+
+# --- routing explain (issue "Routing that admins tune"; bridge/admin/explain.py) ------------
+
+
+def cmd_routing_explain(args: argparse.Namespace) -> int:
+    from bridge.admin.explain import explain, load_router, parse_at, routing_file_from
+    from bridge.core.routing import CustomerContext, RoutingFileError
+
+    try:
+        router = load_router(routing_file_from(args.routing_file, args.config))
+    except RoutingFileError as exc:
+        print(f"{len(exc.problems)} problem(s) in the routing file:", file=sys.stderr)
+        for line in exc.problems:
+            print(f"  {line}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        at = parse_at(args.at, router)
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    tags = tuple(t.strip() for t in (args.tags or "").split(",") if t.strip())
+    context = CustomerContext(
+        language=args.language,
+        start_param=args.start_param,
+        level=args.level,
+        tags=tags,
+        chat_type=args.chat_type,
+    )
+    print(explain(router, context, at, want_agent=args.agent))
+    return 0
+
+
+def _add_routing(commands: Any) -> None:
+    routing = commands.add_parser(
+        "routing",
+        help="inspect the routing file",
+        description="Inspect the routing file (ROUTING_FILE).",
+    )
+    actions = routing.add_subparsers(dest="routing_command", required=True, metavar="ACTION")
+    exp = actions.add_parser(
+        "explain",
+        help="which rule matches a customer, and the session request it leads to",
+        description="Print which routing rule matches the customer described by the options "
+        "(or the default), whether the moment is within business hours, and the exact "
+        "POST /im/sessions body (customer_token is a placeholder). Needs only the routing "
+        "file: --routing-file, else ROUTING_FILE, else routing_file in --config. Exit 1 with "
+        "every problem if the file is broken.",
+    )
+    _add_config(exp)
+    exp.add_argument("--routing-file", type=Path, metavar="FILE", help="overrides ROUTING_FILE")
+    exp.add_argument("--language", help="Telegram language_code, e.g. ru or zh-hans")
+    exp.add_argument("--start-param", help="deep-link payload of /start")
+    exp.add_argument("--level", help="customer level from Udesk, e.g. vip")
+    exp.add_argument("--tags", help="customer tags, comma-separated")
+    exp.add_argument(
+        "--chat-type",
+        default="private",
+        choices=["private", "group", "supergroup", "channel"],
+        help="default private",
+    )
+    exp.add_argument(
+        "--at",
+        metavar="TIME",
+        help="ISO time, e.g. 2026-11-25T20:00+08:00 (no offset: the business hours' time "
+        "zone); default now",
+    )
+    exp.add_argument(
+        "--agent", action="store_true", help="the customer asked for a person (/agent)"
+    )
+    exp.set_defaults(func=cmd_routing_explain)
+
+
+# --- end routing explain --------------------------------------------------------------------
+
+
+# --- sandbox (bridge/sandbox/run.py) ----------------------------------------------------------
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from bridge.sandbox.run import SandboxOptions, serve
+
+    options = SandboxOptions(
+        host=args.host,
+        udesk_port=args.udesk_port,
+        telegram_port=args.telegram_port,
+        bridge_port=args.bridge_port,
+        data_dir=args.data_dir,
+    )
+    return asyncio.run(serve(options))
+
+
+def _add_sandbox(commands: Any) -> None:
+    sandbox = commands.add_parser(
+        "sandbox",
+        help="the bridge between local Udesk and Telegram simulators, with browser pages",
+        description="Start a Udesk simulator, a Telegram Bot API simulator and the real bridge "
+        "between them in one process, and print the URLs of a customer chat page and an agent "
+        "console. Uses SQLite in --data-dir unless DATABASE_URL is set; honours ROUTING_FILE, "
+        "LOG_LEVEL and LOG_FORMAT; every other setting is chosen by the sandbox (fresh fake "
+        "secrets each run). Ctrl-C stops it.",
+    )
+    sandbox.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    sandbox.add_argument("--udesk-port", type=int, default=8801, help="Udesk simulator and console")
+    sandbox.add_argument(
+        "--telegram-port", type=int, default=8802, help="Telegram simulator and chat page"
+    )
+    sandbox.add_argument("--bridge-port", type=int, default=8800, help="the bridge's HTTP server")
+    sandbox.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path("./sandbox-data"),
+        help="SQLite database and media (default ./sandbox-data)",
+    )
+    sandbox.set_defaults(func=cmd_sandbox)
+
+
+# --- end sandbox --------------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -100,6 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_config(check)
     check.set_defaults(func=cmd_check_config)
+    _add_routing(commands)
+    _add_sandbox(commands)
     return parser
 
 
@@ -112,6 +248,9 @@ def main(argv: list[str] | None = None) -> int:
         for line in exc.problems:
             print(f"configuration: {line}", file=sys.stderr)
         return EXIT_CONFIG
+    except AlreadyRunning as exc:
+        print(f"refusing to start: {exc}", file=sys.stderr)
+        return EXIT_ALREADY_RUNNING
     except KeyboardInterrupt:
         return 130
 

@@ -19,24 +19,28 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from telegram.error import TelegramError
 from telegram.ext import AIORateLimiter, Application
 
 from bridge import tasks
+from bridge.admin.operations import AdminOps
+from bridge.admin.reload import reload_routing
 from bridge.core import intake
 from bridge.core.agent_side import Inbound
 from bridge.core.outbound import Outbound, OutboundConfig
 from bridge.core.previews import PreviewSender
-from bridge.core.routing import Router
+from bridge.core.routing import Router, RoutingFileError
 from bridge.core.texts import Texts
+from bridge.core.tickets import TicketDesk
 from bridge.core.watchers import Watchers
-from bridge.settings import Settings
-from bridge.store.db import asyncpg_dsn, is_postgres, session_factory
+from bridge.settings import Settings, SettingsError
+from bridge.store.db import asyncpg_dsn, is_postgres
 from bridge.store.dispatcher import Dispatcher
+from bridge.store.exclusive import PollerLock
 from bridge.store.leader import LeaderLock
 from bridge.store.media import MediaStore
-from bridge.store.notify import Waker
+from bridge.store.notify import Waker, waking_sessions
 from bridge.store.queue import DurableQueue
 from bridge.store.tables import InboundMessage, OutboundMessage, TelegramUpdate
 from bridge.telegram.gateway import TelegramSender
@@ -46,6 +50,7 @@ from bridge.udesk.budget import RateBudget
 from bridge.udesk.client import UdeskClient
 from bridge.udesk.gateway import UdeskGateway
 from bridge.udesk.push_route import push_handler
+from bridge.web.admin import AdminApi
 from bridge.web.keys import READINESS_CHECKS
 from bridge.web.media import media_handler
 
@@ -62,6 +67,7 @@ class Parts:
     settings: Settings
     engine: AsyncEngine
     waker: Waker
+    sessions: async_sessionmaker[AsyncSession]
     router: Router
     ptb: Application[Any, Any, Any, Any, Any, Any]
     media: MediaStore
@@ -77,20 +83,36 @@ class Parts:
     def texts(self) -> Texts:
         return self.router.texts
 
+    # --- routing and admin API (issue "Routing that admins tune") -----------------------
+
+    def reload_routing(self, trigger: str = "admin") -> list[str]:
+        """Re-read ROUTING_FILE and swap it in atomically; returns the problems (empty when
+        reloaded).  A broken file is refused and the rules in force stay."""
+        return reload_routing(self.router, trigger=trigger)
+
+    def _add_admin_routes(self, app: web.Application) -> None:
+        token = self.settings.admin_token
+        if token is None or not token.get_secret_value():
+            return  # the admin API is off: /admin/* answers 404
+        ops = AdminOps(self.sessions, self.udesk, self.texts)
+        api = AdminApi(token.get_secret_value(), ops, self.router, self.reload_routing)
+        api.add_routes(app)
+
+    # --- end routing and admin API ------------------------------------------------------
+
     def add_routes(self, app: web.Application) -> None:
         s = self.settings
-        sessions = session_factory(self.engine)
+        sessions = self.sessions
         secret = s.udesk_push_secret.get_secret_value()
-        app.router.add_post(
-            "/udesk/push/{secret}", push_handler(sessions, self.waker, self.texts, secret)
-        )
+        app.router.add_post("/udesk/push/{secret}", push_handler(sessions, self.texts, secret))
         app.router.add_get("/media/{token}", media_handler(self.media))
         if s.telegram_mode == "webhook" and s.telegram_webhook_secret is not None:
             app.router.add_post(
                 "/telegram/webhook",
-                webhook_handler(sessions, self.waker, s.telegram_webhook_secret.get_secret_value()),
+                webhook_handler(sessions, s.telegram_webhook_secret.get_secret_value()),
             )
         app[READINESS_CHECKS]["udesk_budget"] = self._budget_check
+        self._add_admin_routes(app)
 
     async def _budget_check(self) -> str:
         available = self.budget.tokens_available()
@@ -116,9 +138,10 @@ class Parts:
         background = [
             tasks.create(self.watchers.run_queue_polls(), name="queue-polls"),
             tasks.create(self.watchers.run_catch_up(), name="catch-up"),
+            tasks.create(self.watchers.run_ticket_polls(), name="ticket-polls"),
         ]
         if s.telegram_mode == "polling":
-            poller = Poller(self.ptb, session_factory(self.engine), self.waker)
+            poller = Poller(self.ptb, self.sessions)
             background.append(tasks.create(poller.run(), name="telegram-poller"))
         else:
             await self.ptb.bot.set_webhook(
@@ -136,6 +159,17 @@ class Parts:
         lifecycle.on_stop("intake and periodic jobs", stop_background)
 
 
+def _rate_limiter(s: Settings) -> AIORateLimiter | None:
+    """PTB's limiter for the bot as a whole, evenly spaced (one request every 1/N s) rather
+    than bursts of N: Telegram counts N per second in any window.  max_retries=0: a 429
+    goes back to the dispatcher, which retries that chat's record after retry_after
+    without pausing every other chat (AIORateLimiter's own retry pauses them all)."""
+    rate = s.telegram_rate_limit
+    if rate.unlimited:
+        return None
+    return AIORateLimiter(overall_max_rate=1, overall_time_period=rate.per_seconds / rate.calls)
+
+
 async def _start_ptb(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     """Initialise PTB (it calls getMe); Telegram may be briefly unreachable at boot."""
     for attempt in range(1, 6):
@@ -150,12 +184,31 @@ async def _start_ptb(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
             await asyncio.sleep(attempt)
 
 
+def load_router(settings: Settings) -> Router:
+    """The router from ROUTING_FILE (the built-in default without it); a broken file is a
+    SettingsError listing every problem with file and line."""
+    if settings.routing_file is None:
+        return Router()
+    try:
+        router = Router.from_file(settings.routing_file)
+    except RoutingFileError as exc:
+        raise SettingsError([f"ROUTING_FILE: {p}" for p in exc.problems]) from None
+    log.info("routing from %s: %d rules", settings.routing_file, len(router.rules))
+    return router
+
+
 async def build_parts(settings: Settings, engine: AsyncEngine, lifecycle: Lifecycle) -> Parts:
     s = settings
-    sessions = session_factory(engine)
+    router = load_router(s)  # first: a broken routing file stops the start, nothing to undo
+    if s.telegram_mode == "polling":
+        # Before anything listens: a second poller is refused with a clear message.
+        poller_lock = PollerLock(engine)
+        await poller_lock.acquire()
+        lifecycle.on_stop("poller lock", poller_lock.release)
     worker_id = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
 
     waker = Waker([UPDATES, intake.OUTBOUND, intake.INBOUND])
+    sessions = waking_sessions(engine, waker)
     if is_postgres(engine):
         await waker.listen(asyncpg_dsn(s.database_url.get_secret_value()))
     lifecycle.on_stop("notifications", waker.close)
@@ -181,10 +234,7 @@ async def build_parts(settings: Settings, engine: AsyncEngine, lifecycle: Lifecy
         .token(s.telegram_bot_token.get_secret_value())
         .base_url(f"{api}/bot")
         .base_file_url(f"{api}/file/bot")
-        # Evenly spaced (one request per 1/29.5 s) instead of bursts of 30: Telegram counts
-        # 30 per second in any window.  max_retries=0: a 429 goes back to the dispatcher,
-        # which retries that chat's record after retry_after without pausing other chats.
-        .rate_limiter(AIORateLimiter(overall_max_rate=1, overall_time_period=1 / 29.5))
+        .rate_limiter(_rate_limiter(s))
         .updater(None)
         .concurrent_updates(False)
         .build()
@@ -199,29 +249,37 @@ async def build_parts(settings: Settings, engine: AsyncEngine, lifecycle: Lifecy
 
     lifecycle.on_stop("telegram", stop_ptb)
 
-    router = Router()
     media = MediaStore(sessions, s.media_dir, ttl_seconds=s.media_ttl, public_url=str(s.public_url))
+    chat_rate = s.telegram_chat_rate_limit
     sender = TelegramSender(
         ptb.bot,
         http,
         max_media_bytes=s.max_media_bytes,
         allow_private_urls=s.allow_private_media_urls,
+        chat_period=0.0 if chat_rate.unlimited else chat_rate.per_seconds / chat_rate.calls,
     )
     previews = PreviewSender(udesk)
     lifecycle.on_stop("previews", previews.close)
 
+    lease = s.queue_lease
     queues = {
-        "updates": DurableQueue(sessions, TelegramUpdate, worker_id=worker_id),
+        "updates": DurableQueue(sessions, TelegramUpdate, worker_id=worker_id, lease_seconds=lease),
         "outbound": DurableQueue(
-            sessions, OutboundMessage, worker_id=worker_id, extra_columns=("customer_id",)
+            sessions,
+            OutboundMessage,
+            worker_id=worker_id,
+            lease_seconds=lease,
+            extra_columns=("customer_id",),
         ),
         "inbound": DurableQueue(
             sessions,
             InboundMessage,
             worker_id=worker_id,
+            lease_seconds=lease,
             extra_columns=("customer_id", "chat_id"),
         ),
     }
+    tickets = TicketDesk(sessions, udesk, lambda: router.texts)
     outbound = Outbound(
         sessions,
         udesk,
@@ -229,6 +287,7 @@ async def build_parts(settings: Settings, engine: AsyncEngine, lifecycle: Lifecy
         router,
         media,
         previews,
+        tickets,
         OutboundConfig(delivery_deadline=s.delivery_deadline, max_media_bytes=s.max_media_bytes),
     )
     inbound = Inbound(sessions, sender, delivery_deadline=s.delivery_deadline)
@@ -238,7 +297,6 @@ async def build_parts(settings: Settings, engine: AsyncEngine, lifecycle: Lifecy
         sessions,
         queues["updates"],
         lambda: router.texts,
-        waker,
         album_debounce=s.album_debounce,
     )
     leader = LeaderLock(engine, LEADER_LOCK_KEY)
@@ -246,14 +304,17 @@ async def build_parts(settings: Settings, engine: AsyncEngine, lifecycle: Lifecy
         sessions,
         udesk,
         lambda: router.texts,
-        waker,
         leader.is_leader,
         queue_interval=s.queue_poll_interval,
+        ticket_interval=s.ticket_poll_interval,
+        tickets=tickets,
+        queue_max_wait=lambda: router.queue_max_wait,
     )
     return Parts(
         settings=s,
         engine=engine,
         waker=waker,
+        sessions=sessions,
         router=router,
         ptb=ptb,
         media=media,

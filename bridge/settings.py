@@ -26,7 +26,7 @@ from pydantic_settings import SettingsError as _SourceError
 
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|min|m|h|d|w)?\s*$")
-_RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+\s*)?(s|sec|second|m|min|minute|h|hour)\s*$")
+_RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?\s*)?(s|sec|second|m|min|minute|h|hour)\s*$")
 _RATE_UNITS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60}
 _RATE_UNITS |= {"h": 3600, "hour": 3600}
 
@@ -72,7 +72,7 @@ def parse_rate(value: Any) -> Rate:
     if not match:
         raise ValueError(f"{value!r} is not a rate; use e.g. 60/min, 5/s or 1000/h")
     calls, multiple, unit = match.groups()
-    per = _RATE_UNITS[unit] * (int(multiple) if multiple else 1)
+    per = _RATE_UNITS[unit] * (float(multiple) if multiple else 1.0)
     if int(calls) <= 0:
         raise ValueError("a rate needs at least one call")
     return Rate(int(calls), float(per))
@@ -94,6 +94,8 @@ class Settings(BaseSettings):
     telegram_api_url: str = "https://api.telegram.org"
     telegram_mode: Literal["polling", "webhook"] = "polling"
     telegram_webhook_secret: SecretStr | None = None
+    telegram_rate_limit: RateValue = Field(default_factory=lambda: Rate(29, 1.0))
+    telegram_chat_rate_limit: RateValue = Field(default_factory=lambda: Rate(1, 1.05))
 
     # Udesk
     udesk_api_url: str
@@ -117,8 +119,10 @@ class Settings(BaseSettings):
 
     # Delivery tuning (documented in the README; the defaults suit one Udesk company)
     delivery_deadline: Duration = 3600.0
+    queue_lease: Duration = 60.0
     album_debounce: Duration = 1.0
     queue_poll_interval: Duration = 15.0
+    ticket_poll_interval: Duration = 60.0
     max_media_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
     allow_private_media_urls: bool = False
 

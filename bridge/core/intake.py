@@ -23,6 +23,7 @@ from bridge.core.model import (
 )
 from bridge.core.texts import Texts
 from bridge.store import customers
+from bridge.store.notify import mark
 from bridge.store.queue import enqueue
 from bridge.store.tables import Customer, InboundMessage, OutboundMessage, utcnow
 
@@ -58,6 +59,7 @@ async def to_udesk(
     payload: dict[str, Any],
     delay: float = 0.0,
 ) -> int | None:
+    mark(session, OUTBOUND)
     return await enqueue(
         session,
         OutboundMessage,
@@ -83,6 +85,7 @@ async def to_chat(
     """Queue something for the customer's chat (bot texts and agent messages alike)."""
     target = chat_id if chat_id is not None else (customer.chat_id if customer else None)
     payload = {"item": item.to_dict(), **(extra or {})}
+    mark(session, INBOUND)
     return await enqueue(
         session,
         InboundMessage,

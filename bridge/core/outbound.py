@@ -7,6 +7,7 @@ here never races with itself; it can race with Udesk pushes, which the code belo
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ from bridge.core.model import Button, CustomerMessage, OutgoingItem
 from bridge.core.ports import MessageTarget, SessionOpened, TelegramGateway, UdeskGateway
 from bridge.core.previews import PreviewSender
 from bridge.core.routing import CustomerContext, Router
+from bridge.core.tickets import TicketDesk
 from bridge.store import sessions as session_repo
 from bridge.store.dispatcher import Done, Fail, Outcome, Retry
 from bridge.store.media import MediaStore
@@ -45,7 +47,28 @@ UDESK_TYPE = {
     "audio": "audio",
     "document": "file",
 }
+# How long a send may take before the agent is shown a preview of it.
+PREVIEW_AFTER = 0.5
 DEFAULT_MIME = {"photo": "image/jpeg", "voice": "audio/ogg", "video_note": "video/mp4"}
+
+
+@dataclass(frozen=True)
+class Part:
+    """One piece of a customer message as Udesk takes it: text, or a media link."""
+
+    udesk_type: str  # message | image | audio | video | file
+    content: str  # the text, or the media link under PUBLIC_URL/media/
+    filename: str | None = None
+    data: bytes | None = None  # the media itself, for a ticket attachment
+    mime_type: str | None = None
+
+
+class LeaveMessage(Exception):
+    """Routing or Udesk says no live session now: the message goes into a ticket."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -63,6 +86,7 @@ class Outbound:
         router: Router,
         media: MediaStore,
         previews: PreviewSender,
+        tickets: TicketDesk,
         config: OutboundConfig,
     ) -> None:
         self.sessions = sessions
@@ -71,6 +95,7 @@ class Outbound:
         self.router = router
         self.media = media
         self.previews = previews
+        self.tickets = tickets
         self.config = config
 
     # --- entry point -------------------------------------------------------------------
@@ -106,6 +131,11 @@ class Outbound:
             if record.kind == "message":
                 await self._preview_retry(customer, record)
             return Retry(str(exc), delay=exc.retry_after)
+        except LeaveMessage as leave:
+            # A command or button asked for a person and there is none: the customer is told
+            # and their next messages go into a ticket.
+            await self.tickets.start(customer, leave.reason)
+            return Done()
         except NoAgentOnline:
             await self._no_agent(customer, record)
             return Fail("no agent online (2002)")
@@ -149,14 +179,40 @@ class Outbound:
             chat_type=customer.chat_type,
         )
 
-    async def _open_session(self, customer: Customer, *, want_agent: bool = False) -> ImSession:
+    async def _current_session(self, customer: Customer) -> ImSession | None:
         async with self.sessions() as s:
-            existing = await session_repo.open_for(s, customer.id)
+            return await session_repo.open_for(s, customer.id)
+
+    async def _open_session(
+        self,
+        customer: Customer,
+        *,
+        want_agent: bool = False,
+        existing: ImSession | None = None,
+        quiet_no_agent: bool = False,
+    ) -> ImSession:
+        """The customer's open session, requesting one from Udesk when there is none.
+        ``existing``: the open session the caller just read (saves a query).
+        ``quiet_no_agent``: in a leave-a-message spell, do not ask again right after a 2002.
+        Raises LeaveMessage when routing or Udesk say the message goes into a ticket."""
+        if existing is None:
+            existing = await self._current_session(customer)
         if existing is not None and not (want_agent and existing.state in ("robot", "urobot")):
             return existing
         decision = self.router.decide(self._context(customer), utcnow(), want_agent=want_agent)
+        if decision.action == "leave_message":
+            raise LeaveMessage("outside_hours")
+        if quiet_no_agent and await self.tickets.live_help_unlikely(customer):
+            raise LeaveMessage("no_agent")
         route = decision.route
-        opened = await self.udesk.open_session(customer.customer_token, route)
+        try:
+            opened = await self.udesk.open_session(customer.customer_token, route)
+        except NoAgentOnline:
+            fallback = self.router.when_no_agent(want_agent=want_agent)
+            if fallback.action != "session":
+                raise LeaveMessage("no_agent") from None
+            route = fallback.route
+            opened = await self.udesk.open_session(customer.customer_token, route)
         async with self.sessions.begin() as s:
             current = await session_repo.open_for(s, customer.id)
             if current is not None and current.state in ("robot", "urobot") and want_agent:
@@ -277,11 +333,38 @@ class Outbound:
         base_id = f"tg{customer.chat_id}_{message.message_id}"
         if message.edited:
             base_id += f"_e{message.edit_date or 0}"
-        parts = await self._parts(customer, message)
-        row = await self._open_session(customer)
-        for index, (udesk_type, content, filename) in enumerate(parts):
-            message_id = base_id if index == 0 else f"{base_id}_{index}"
-            row = await self._send(customer, row, message_id, udesk_type, content, filename)
+        # A send that is slow (Udesk timing out, the client retrying) shows the agent a
+        # preview of what is coming; it is dropped the moment the message lands.
+        current = await self._current_session(customer)
+        sid = _agent_session_id(current)
+        preview = message.html or (message.media.file_name if message.media else None)
+        slow = None
+        if sid and preview:
+            slow = asyncio.get_running_loop().call_later(
+                PREVIEW_AFTER, self.previews.show, sid, preview
+            )
+        try:
+            parts = await self._parts(customer, message, sid)
+            if current is None and await self.tickets.collecting(customer):
+                # In a leave-a-message spell: into the ticket, unless live help is back.
+                try:
+                    current = await self._open_session(customer, quiet_no_agent=True)
+                except LeaveMessage:
+                    await self.tickets.add(customer, parts, reason=None)
+                    return
+            try:
+                row = await self._open_session(customer, existing=current)
+            except LeaveMessage as leave:
+                await self.tickets.add(customer, parts, reason=leave.reason)
+                return
+            for index, part in enumerate(parts):
+                message_id = base_id if index == 0 else f"{base_id}_{index}"
+                row = await self._send(
+                    customer, row, message_id, part.udesk_type, part.content, part.filename
+                )
+        finally:
+            if slow is not None:
+                slow.cancel()
         if row.im_sub_session_id and row.state == SessionState.AGENT.value:
             self.previews.landed(int(row.im_sub_session_id))
 
@@ -320,15 +403,17 @@ class Outbound:
         return row
 
     async def _parts(
-        self, customer: Customer, message: CustomerMessage
-    ) -> list[tuple[str, str, str | None]]:
-        """What this message becomes in Udesk: (type, content, filename) in order."""
+        self, customer: Customer, message: CustomerMessage, agent_session: int | None
+    ) -> list[Part]:
+        """What this message becomes in Udesk, in order."""
         texts = self.router.texts
         lang = None  # agent-facing sentences use the fallback language
-        parts: list[tuple[str, str, str | None]] = []
+        parts: list[Part] = []
         if message.media is not None:
             media = message.media
-            await self._preview_media(customer, media.file_name or media.kind)
+            if agent_session:
+                # A file is being fetched from Telegram: the agent sees it coming.
+                self.previews.show(agent_session, f"📎 {media.file_name or media.kind}")
             try:
                 downloaded = await self.telegram.download(
                     media.file_id, max_bytes=self.config.max_media_bytes
@@ -336,7 +421,7 @@ class Outbound:
             except FileTooBig:
                 name = media.file_name or media.kind
                 await self._say_once(customer, "file_too_big", f"big:{media.file_unique_id}")
-                parts.append(("message", texts.get("agent_file_too_big", lang, name=name), None))
+                parts.append(Part("message", texts.get("agent_file_too_big", lang, name=name)))
             else:
                 content_type = media.mime_type or downloaded.mime_type
                 if content_type == "application/octet-stream":
@@ -347,7 +432,15 @@ class Outbound:
                     media.file_name or downloaded.file_name,
                     content_type,
                 )
-                parts.append((UDESK_TYPE[media.kind], stored.url, stored.filename))
+                parts.append(
+                    Part(
+                        UDESK_TYPE[media.kind],
+                        stored.url,
+                        stored.filename,
+                        downloaded.data,
+                        content_type,
+                    )
+                )
         text = message.html
         if message.location is not None:
             lat, lon = message.location
@@ -360,27 +453,14 @@ class Outbound:
         if text:
             if message.edited:
                 text = texts.get("agent_edited", lang, text=text)
-            parts.append(("message", text, None))
+            parts.append(Part("message", text))
         return parts
-
-    async def _agent_session_id(self, customer: Customer) -> int | None:
-        async with self.sessions() as s:
-            row = await session_repo.open_for(s, customer.id)
-        if row is not None and row.state == SessionState.AGENT.value and row.im_sub_session_id:
-            return int(row.im_sub_session_id)
-        return None
-
-    async def _preview_media(self, customer: Customer, name: str) -> None:
-        """A file is being fetched from Telegram: the agent sees it coming."""
-        sid = await self._agent_session_id(customer)
-        if sid:
-            self.previews.show(sid, f"📎 {name}")
 
     async def _preview_retry(self, customer: Customer, record: Claimed) -> None:
         """A message is being retried: show the agent what is coming meanwhile."""
         message = CustomerMessage.from_dict(record.payload)
         preview = message.html or (message.media.file_name if message.media else "") or ""
-        sid = await self._agent_session_id(customer)
+        sid = _agent_session_id(await self._current_session(customer))
         if sid and preview:
             self.previews.show(sid, preview)
 
@@ -406,6 +486,33 @@ class Outbound:
                     pass  # already closed on Udesk's side: the outcome we wanted
             await self._mark_closed(row)
             await self._say_once(customer, "session_ended_by_user", dedup)
+        elif name == "queue_timeout":
+            # Waited longer than the routing file's queue.max_wait: leave the queue and do
+            # what routing says a missing agent leads to (a ticket, or a robot).
+            if row is None or row.state != SessionState.QUEUED.value:
+                return
+            if row.queue_name:
+                await self.udesk.leave_queue(customer.customer_token, row.queue_name)
+            await self._mark_closed(row)
+            fallback = self.router.when_no_agent()
+            if fallback.action == "session":
+                opened = await self.udesk.open_session(customer.customer_token, fallback.route)
+                async with self.sessions.begin() as s:
+                    fresh = ImSession(
+                        customer_id=customer.id, assign_type=fallback.route.assign_type
+                    )
+                    s.add(fresh)
+                    self._apply_opened(
+                        fresh,
+                        opened,
+                        "queue wait exceeded",
+                        fallback.route.robot_id,
+                        fallback.route.scene_id,
+                    )
+                    await s.flush()
+                    await self._announce(s, customer, fresh, opened)
+            else:
+                await self.tickets.start(customer, "queue_timeout")
         elif name == "cancel":
             if row is None or row.state != SessionState.QUEUED.value:
                 await self._say_once(customer, "not_in_queue", dedup)
@@ -532,6 +639,13 @@ class Outbound:
             await self._say_once(customer, "delivery_failed", record.dedup_key)
 
     async def _no_agent(self, customer: Customer, record: Claimed) -> None:
-        # The documented fallback hook: routing decides what a 2002 leads to; the leave-a-
-        # message flow plugs in here.  Until then the customer hears it once per message.
+        # Routing's no_agent_online pointed at a route that had no agent either: the
+        # customer hears it, once per message, rather than waiting in silence.
         await self._say_once(customer, "no_agent_online", record.dedup_key)
+
+
+def _agent_session_id(row: ImSession | None) -> int | None:
+    """The Udesk session id when the customer is with an agent (previews need one)."""
+    if row is not None and row.state == SessionState.AGENT.value and row.im_sub_session_id:
+        return int(row.im_sub_session_id)
+    return None

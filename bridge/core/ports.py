@@ -123,9 +123,31 @@ class UdeskGateway(Protocol):
 
     async def customer_online(self, token: str, online: bool) -> None: ...
 
+    async def create_ticket(self, token: str, subject: str, content: str) -> int: ...
+
+    async def ticket_reply(self, ticket_id: int, content: str) -> None: ...
+
+    async def attach_to_ticket(
+        self, ticket_id: int, data: bytes, filename: str, mime_type: str
+    ) -> None: ...
+
+    async def ticket_replies(self, ticket_id: int) -> list[TicketReply]: ...
+
+    async def ticket_finished(self, ticket_id: int) -> bool: ...
+
     async def unread_agent_messages(
         self, im_sub_session_id: int, customer_id: int
     ) -> list[AgentMessage]: ...
+
+
+@dataclass(frozen=True)
+class TicketReply:
+    """An agent's reply on a leave-a-message ticket."""
+
+    reply_id: int
+    content: str
+    internal: bool
+    from_customer: bool
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ Both spend Udesk's low-priority budget and run on one replica at a time (``leade
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -17,9 +18,9 @@ from bridge.core.errors import BridgeError
 from bridge.core.model import OutgoingItem
 from bridge.core.ports import UdeskGateway
 from bridge.core.texts import Texts
+from bridge.core.tickets import TicketDesk
 from bridge.store import sessions as session_repo
-from bridge.store.notify import Waker
-from bridge.store.tables import Customer, ImSession, SessionState
+from bridge.store.tables import Customer, ImSession, SessionState, utcnow
 
 log = logging.getLogger("bridge.core.watchers")
 
@@ -30,25 +31,35 @@ class Watchers:
         sessions: async_sessionmaker[AsyncSession],
         udesk: UdeskGateway,
         texts: Callable[[], Texts],
-        waker: Waker,
         leader: Callable[[], Awaitable[bool]],
         *,
         queue_interval: float,
         catch_up_interval: float = 300.0,
+        ticket_interval: float = 60.0,
+        tickets: TicketDesk | None = None,
+        queue_max_wait: Callable[[], float | None] = lambda: None,
     ) -> None:
         self.sessions = sessions
         self.udesk = udesk
         self.texts = texts
-        self.waker = waker
         self.leader = leader
         self.queue_interval = queue_interval
         self.catch_up_interval = catch_up_interval
+        self.ticket_interval = ticket_interval
+        self.tickets = tickets
+        self.queue_max_wait = queue_max_wait
 
     async def run_queue_polls(self) -> None:
         while True:
             await asyncio.sleep(self.queue_interval)
             if await self.leader():
                 await self.poll_queues()
+
+    async def run_ticket_polls(self) -> None:
+        while True:
+            await asyncio.sleep(self.ticket_interval)
+            if self.tickets is not None and await self.leader():
+                await self.tickets.poll()
 
     async def run_catch_up(self) -> None:
         while True:
@@ -58,7 +69,11 @@ class Watchers:
 
     async def poll_queues(self) -> None:
         async with self.sessions() as s:
-            rows = [(r.id, r.customer_id) for r in await session_repo.queued(s)]
+            queued = await session_repo.queued(s)
+            rows = [(r.id, r.customer_id) for r in queued]
+        limit = self.queue_max_wait()
+        if limit is not None:
+            await self._time_out(queued, limit)
         for session_id, customer_id in rows:
             async with self.sessions() as s:
                 customer = await s.get(Customer, customer_id)
@@ -72,6 +87,27 @@ class Watchers:
             if status.lower() != "in queue" or position <= 0:
                 continue
             await self._update_position(session_id, customer, position)
+
+    async def _time_out(self, queued: list[ImSession], limit: float) -> None:
+        """Customers queued longer than ``queue.max_wait``: an outbound command, so it keeps
+        its place among their messages."""
+        now = utcnow()
+        for row in queued:
+            created = (
+                row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=dt.UTC)
+            )
+            if (now - created).total_seconds() <= limit:
+                continue
+            async with self.sessions.begin() as s:
+                customer = await s.get(Customer, row.customer_id)
+                if customer is not None:
+                    await intake.to_udesk(
+                        s,
+                        customer,
+                        kind="command",
+                        dedup_key=f"queue-timeout:{row.id}",
+                        payload={"name": "queue_timeout"},
+                    )
 
     async def _update_position(self, session_id: int, customer: Customer, position: int) -> None:
         async with self.sessions.begin() as s:
@@ -89,7 +125,6 @@ class Watchers:
                 dedup_key=f"queue:{session_id}:{position}:{int(time.time())}",
                 extra={"session_id": session_id},
             )
-        self.waker.wake(intake.INBOUND)
 
     async def catch_up(self) -> int:
         """Ask Udesk for agent messages of open sessions we never got; deliver the new ones."""
@@ -120,5 +155,4 @@ class Watchers:
                 )
         if created:
             log.info("catch-up found %d agent messages the bridge had missed", created)
-            self.waker.wake(intake.INBOUND)
-        return created
+            return created

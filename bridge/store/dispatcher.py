@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -79,6 +80,9 @@ class Dispatcher:
         self._loop_task: asyncio.Task[None] | None = None
         self._lease_task: asyncio.Task[None] | None = None
         self._slot_freed = asyncio.Event()
+        # Dead workers' records are looked for now and then, not on every claim.
+        self._recovery_interval = max(0.5, queue.lease.total_seconds() / 4)
+        self._last_recovery = 0.0
 
     @property
     def inflight(self) -> int:
@@ -109,7 +113,10 @@ class Dispatcher:
             claimed: list[Claimed] = []
             if free > 0:
                 try:
-                    await self.queue.recover_expired()
+                    now = time.monotonic()
+                    if now - self._last_recovery > self._recovery_interval:
+                        self._last_recovery = now
+                        await self.queue.recover_expired()
                     claimed = await self.queue.claim(free)
                 except (OperationalError, DBAPIError, OSError) as exc:
                     log.warning("database unavailable for %s: %s", self.queue.name, exc)

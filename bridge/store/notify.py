@@ -9,8 +9,9 @@ import contextlib
 import logging
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 log = logging.getLogger("bridge.store.notify")
 
@@ -57,7 +58,37 @@ class Waker:
             self._conn = None
 
 
-async def notify_in_transaction(session: AsyncSession, channel: str) -> None:
-    """Queue a NOTIFY that PostgreSQL delivers when the caller's transaction commits."""
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_notify(:c, '')"), {"c": channel})
+def mark(session: AsyncSession, channel: str) -> None:
+    """Note that this transaction wrote to ``channel``'s queue (see ``waking_sessions``)."""
+    wake: set[str] = session.info.setdefault("wake", set())
+    wake.add(channel)
+
+
+def waking_sessions(engine: AsyncEngine, waker: Waker) -> async_sessionmaker[AsyncSession]:
+    """A session factory whose commits wake the dispatchers of the queues they wrote to.
+
+    Code that writes a queue record marks the channel (``bridge.core.intake.touched``); just
+    before the commit the marks become ``pg_notify`` calls (so other replicas wake) and
+    right after it this process's own dispatchers are woken.  No call site has to remember.
+    """
+
+    class WakingSession(Session):
+        pass
+
+    @event.listens_for(WakingSession, "before_commit")
+    def _notify(session: Session) -> None:
+        channels = sorted(session.info.get("wake") or ())
+        if channels and session.bind is not None and session.bind.dialect.name == "postgresql":
+            calls = ", ".join(f"pg_notify(:c{i}, '')" for i in range(len(channels)))
+            session.execute(text(f"SELECT {calls}"), {f"c{i}": c for i, c in enumerate(channels)})
+
+    @event.listens_for(WakingSession, "after_commit")
+    def _wake(session: Session) -> None:
+        for channel in session.info.pop("wake", ()):
+            waker.wake(channel)
+
+    @event.listens_for(WakingSession, "after_rollback")
+    def _forget(session: Session) -> None:
+        session.info.pop("wake", None)
+
+    return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=WakingSession)

@@ -129,37 +129,36 @@ class DurableQueue:
             .limit(limit)
             .with_for_update(skip_locked=True, of=t)
         )
+        columns = [
+            t.id,
+            t.dedup_key,
+            t.lock,
+            t.kind,
+            t.payload,
+            t.attempts,
+            t.created_at,
+            t.correlation_id,
+            *(getattr(t, c) for c in self.extra_columns),
+        ]
+        # One statement, one round trip: UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP
+        # LOCKED) RETURNING, the usual shape of a PostgreSQL job queue's fetch.
+        claim = (
+            update(t)
+            .where(t.id.in_(candidates.scalar_subquery()), t.status == RecordStatus.TODO.value)
+            .values(
+                status=RecordStatus.DOING.value,
+                attempts=t.attempts + 1,
+                lease_expires_at=now + self.lease,
+                worker=self.worker_id,
+            )
+            .returning(*columns)
+        )
         try:
             async with self.sessions.begin() as session:
-                ids = list((await session.execute(candidates)).scalars())
-                if not ids:
-                    return []
-                columns = [
-                    t.id,
-                    t.dedup_key,
-                    t.lock,
-                    t.kind,
-                    t.payload,
-                    t.attempts,
-                    t.created_at,
-                    t.correlation_id,
-                    *(getattr(t, c) for c in self.extra_columns),
-                ]
-                claim = (
-                    update(t)
-                    .where(t.id.in_(ids), t.status == RecordStatus.TODO.value)
-                    .values(
-                        status=RecordStatus.DOING.value,
-                        attempts=t.attempts + 1,
-                        lease_expires_at=now + self.lease,
-                        worker=self.worker_id,
-                    )
-                    .returning(*columns)
-                )
                 rows = (await session.execute(claim)).all()
         except IntegrityError:
-            # Another process claimed a record of the same lock between our SELECT and
-            # UPDATE; the partial unique index refused the second one.  Try again later.
+            # Another process claimed a record of the same lock at the same moment; the
+            # partial unique index refused the second one.  Try again later.
             log.debug("claim race on %s, retrying", self.name)
             return []
         claimed = [

@@ -248,6 +248,7 @@ class Ticket(Base):
     udesk_ticket_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
     status: Mapped[str] = mapped_column(String(20), default="open")
     last_reply_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    no_agent_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -14,7 +14,6 @@ from collections import OrderedDict
 from typing import Any
 
 import aiohttp
-from aiolimiter import AsyncLimiter
 from telegram import (
     Bot,
     InlineKeyboardButton,
@@ -22,7 +21,9 @@ from telegram import (
     InputMediaDocument,
     InputMediaPhoto,
     InputMediaVideo,
+    KeyboardButton,
     MessageEntity,
+    ReplyKeyboardMarkup,
 )
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
@@ -54,21 +55,28 @@ class PartialDelivery(TransientError):
 class ChatLimiter:
     """At most one message per ``period`` seconds per chat (Telegram's guidance).
 
-    PTB's AIORateLimiter limits the bot overall and groups, but not private chats; this
-    keeps a small LRU of per-chat leaky buckets from aiolimiter.
+    PTB's AIORateLimiter limits the bot as a whole and groups, not private chats.  We tried
+    aiolimiter's AsyncLimiter per chat and saw waiters never woken under load (a leaky
+    bucket of capacity 1 with a non-integer period); spacing sends by a per-chat "next
+    allowed" time is all that is needed here, and cannot stall.
     """
 
     def __init__(self, period: float = 1.05, size: int = 10000) -> None:
         self.period = period
         self.size = size
-        self._limiters: OrderedDict[int, AsyncLimiter] = OrderedDict()
+        self._next: OrderedDict[int, float] = OrderedDict()
 
-    def __call__(self, chat_id: int) -> AsyncLimiter:
-        limiter = self._limiters.pop(chat_id, None) or AsyncLimiter(1, self.period)
-        self._limiters[chat_id] = limiter
-        while len(self._limiters) > self.size:
-            self._limiters.popitem(last=False)
-        return limiter
+    async def wait(self, chat_id: int) -> None:
+        if self.period <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        turn = max(now, self._next.pop(chat_id, now))
+        self._next[chat_id] = turn + self.period
+        while len(self._next) > self.size:
+            self._next.popitem(last=False)
+        if turn > now:
+            await asyncio.sleep(turn - now)
 
 
 def _keyboard(rows: list[list[Button]]) -> InlineKeyboardMarkup | None:
@@ -136,6 +144,8 @@ class TelegramSender:
             ]
         if item.kind == "album":
             return await self._album(chat_id, item.items)
+        if item.kind == "request_contact":
+            return [await self._request_contact(chat_id, item)]
         return await self._text(chat_id, item, edit_message_id, skip)
 
     async def download(self, file_id: str, *, max_bytes: int) -> DownloadedFile:
@@ -162,8 +172,8 @@ class TelegramSender:
     # --- text ----------------------------------------------------------------------------
 
     async def _call(self, chat_id: int, method: Any, /, **kwargs: Any) -> Any:
-        async with self.limit(chat_id):
-            return await method(chat_id=chat_id, **kwargs)
+        await self.limit.wait(chat_id)
+        return await method(chat_id=chat_id, **kwargs)
 
     async def _text(
         self, chat_id: int, item: OutgoingItem, edit_message_id: int | None, skip: int
@@ -264,6 +274,22 @@ class TelegramSender:
             reply_markup=markup,
             link_preview_options=None,
         )
+        return int(message.message_id)
+
+    async def _request_contact(self, chat_id: int, item: OutgoingItem) -> int:
+        """A reply keyboard with Telegram's "share my phone number" button."""
+        label = item.buttons[0][0].text if item.buttons and item.buttons[0] else "📞"
+        markup = ReplyKeyboardMarkup(
+            [[KeyboardButton(label, request_contact=True)]],
+            one_time_keyboard=True,
+            resize_keyboard=True,
+        )
+        try:
+            message = await self._call(
+                chat_id, self.bot.send_message, text=item.html or EMPTY_TEXT, reply_markup=markup
+            )
+        except TelegramError as exc:
+            raise _translate(exc) from None
         return int(message.message_id)
 
     # --- media ---------------------------------------------------------------------------

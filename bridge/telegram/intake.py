@@ -24,15 +24,16 @@ from telegram.ext import Application
 
 from bridge.core import intake
 from bridge.core.texts import Texts
-from bridge.store.dispatcher import Done, Outcome
-from bridge.store.notify import Waker, notify_in_transaction
-from bridge.store.queue import Claimed, DurableQueue, enqueue
+from bridge.store.dispatcher import Done, Fail, Outcome, Retry
+from bridge.store.notify import mark
+from bridge.store.queue import Claimed, DurableQueue, LeaseLost, enqueue
 from bridge.store.tables import TelegramUpdate
 from bridge.telegram.translate import Translator
 
 log = logging.getLogger("bridge.telegram.intake")
 
 UPDATES = "bridge_updates"
+MAX_UPDATE_ATTEMPTS = 5
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
 
 
@@ -69,7 +70,7 @@ async def store_updates(
             )
             new += created is not None
         if new:
-            await notify_in_transaction(session, UPDATES)
+            mark(session, UPDATES)
     return new
 
 
@@ -80,13 +81,11 @@ class Poller:
         self,
         app: Application[Any, Any, Any, Any, Any, Any],
         sessions: async_sessionmaker[AsyncSession],
-        waker: Waker,
         *,
         timeout: int = 25,
     ) -> None:
         self.app = app
         self.sessions = sessions
-        self.waker = waker
         self.timeout = timeout
         self.offset: int | None = None
 
@@ -125,12 +124,11 @@ class Poller:
                     # Not stored, so not confirmed: keep the batch and try again.
                     log.warning("cannot store updates (%s); retrying", type(exc).__name__)
                     await asyncio.sleep(2)
-            self.waker.wake(UPDATES)
             # Only now may Telegram forget them: the next call carries the new offset.
             self.offset = max(u.update_id for u in updates) + 1
 
 
-def webhook_handler(sessions: async_sessionmaker[AsyncSession], waker: Waker, secret: str) -> Any:
+def webhook_handler(sessions: async_sessionmaker[AsyncSession], secret: str) -> Any:
     """``POST /telegram/webhook``: header check, store, commit, then 200."""
     expected = secret.encode()
 
@@ -151,7 +149,6 @@ def webhook_handler(sessions: async_sessionmaker[AsyncSession], waker: Waker, se
         except (OperationalError, DBAPIError, OSError):
             log.warning("database unavailable; Telegram will redeliver the update")
             return web.json_response({"error": "unavailable", "detail": ""}, status=503)
-        waker.wake(UPDATES)
         return web.Response(status=200)
 
     return handle
@@ -167,7 +164,6 @@ class UpdateProcessor:
         sessions: async_sessionmaker[AsyncSession],
         queue: DurableQueue,
         texts: Any,
-        waker: Waker,
         *,
         album_debounce: float,
     ) -> None:
@@ -176,10 +172,21 @@ class UpdateProcessor:
         self.sessions = sessions
         self.queue = queue
         self.texts = texts  # a callable returning the Texts in force (routing reloads)
-        self.waker = waker
         self.album_debounce = album_debounce
 
     async def handle(self, record: Claimed) -> Outcome:
+        try:
+            return await self._handle(record)
+        except LeaseLost:
+            raise
+        except Exception as exc:
+            # A bug on one odd update must not block the chat's later updates forever.
+            log.exception("could not process update record %s", record.id)
+            if record.attempts >= MAX_UPDATE_ATTEMPTS:
+                return Fail(f"unprocessable update: {type(exc).__name__}: {exc}")
+            return Retry(f"{type(exc).__name__}: {exc}")
+
+    async def _handle(self, record: Claimed) -> Outcome:
         update = Update.de_json(record.payload, self.app.bot)
         await self.app.process_update(update)
         incoming = self.translator.take(update.update_id)
@@ -187,10 +194,6 @@ class UpdateProcessor:
         async with self.sessions.begin() as session:
             if incoming is not None:
                 await intake.accept(session, texts, incoming, album_debounce=self.album_debounce)
-                await notify_in_transaction(session, intake.OUTBOUND)
-                await notify_in_transaction(session, intake.INBOUND)
             # Marked done in the same transaction that wrote its effects.
             await self.queue.complete_in(session, record.id)
-        self.waker.wake(intake.OUTBOUND)
-        self.waker.wake(intake.INBOUND)
         return Done(already_recorded=True)

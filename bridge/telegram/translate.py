@@ -51,6 +51,13 @@ def _user(update: Update) -> UserInfo | None:
     )
 
 
+def _seconds(value: Any) -> int | None:
+    """PTB gives durations as timedelta (PTB_TIMEDELTA) or int; we store whole seconds."""
+    if value is None:
+        return None
+    return int(value.total_seconds()) if hasattr(value, "total_seconds") else int(value)
+
+
 def _media(message: Message) -> MediaRef | None:
     if message.photo:
         largest = message.photo[-1]
@@ -76,7 +83,7 @@ def _media(message: Message) -> MediaRef | None:
             mime_type=getattr(item, "mime_type", None)
             or ("image/webp" if kind == "sticker" else None),
             file_size=item.file_size,
-            duration=getattr(item, "duration", None),
+            duration=_seconds(getattr(item, "duration", None)),
         )
     return None
 

@@ -102,6 +102,7 @@ from bridge.udesk.wire import (
     SendMessageRequest,
     SurveyRequest,
     TicketCustomerReplyRequest,
+    TicketDetailAnswer,
     TicketFields,
     TicketRepliesAnswer,
     TicketRepliesQuery,
@@ -1025,6 +1026,18 @@ class UdeskClient:
             TicketRepliesAnswer,
             priority=priority,
             query=TicketRepliesQuery(page=page, per_page=per_page),
+        )
+
+    async def ticket_detail(
+        self, ticket_id: int, *, priority: Priority = Priority.POLL
+    ) -> TicketDetailAnswer:
+        """GET /tickets/detail?id= (its status says when to stop polling replies)."""
+        return await self.request(
+            "GET",
+            "/tickets/detail",
+            TicketDetailAnswer,
+            priority=priority,
+            query={"id": int(ticket_id)},
         )
 
     async def upload_ticket_file(

@@ -6,7 +6,7 @@ from typing import Any
 
 from bridge.core import errors as core
 from bridge.core.model import AgentMessage
-from bridge.core.ports import MessageTarget, Route, SessionOpened
+from bridge.core.ports import MessageTarget, Route, SessionOpened, TicketReply
 from bridge.udesk import errors as udesk
 from bridge.udesk.budget import Priority
 from bridge.udesk.client import UdeskClient
@@ -190,6 +190,42 @@ class UdeskGateway:
     async def customer_online(self, token: str, online: bool) -> None:
         async with _translate:
             await self.client.customer_online_state(token, 1 if online else 0)
+
+    async def create_ticket(self, token: str, subject: str, content: str) -> int:
+        async with _translate:
+            answer = await self.client.create_ticket(subject[:255], content, customer_token=token)
+        if answer.ticket_id is None:
+            raise core.PermanentError("Udesk created a ticket without an id")
+        return int(answer.ticket_id)
+
+    async def ticket_reply(self, ticket_id: int, content: str) -> None:
+        async with _translate:
+            await self.client.ticket_customer_reply(ticket_id, content, content_type="html")
+
+    async def attach_to_ticket(
+        self, ticket_id: int, data: bytes, filename: str, mime_type: str
+    ) -> None:
+        async with _translate:
+            await self.client.upload_ticket_file(ticket_id, data, filename, mime_type=mime_type)
+
+    async def ticket_replies(self, ticket_id: int) -> list[TicketReply]:
+        async with _translate:
+            answer = await self.client.ticket_replies(ticket_id, per_page=100)
+        return [
+            TicketReply(
+                reply_id=int(r.id),
+                content=r.content or "",
+                internal=(r.function_type or "").startswith("intern"),
+                from_customer=r.from_customer,
+            )
+            for r in answer.replies
+            if r.id is not None
+        ]
+
+    async def ticket_finished(self, ticket_id: int) -> bool:
+        async with _translate:
+            answer = await self.client.ticket_detail(ticket_id)
+        return answer.finished
 
     async def unread_agent_messages(
         self, im_sub_session_id: int, customer_id: int

@@ -19,9 +19,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bridge.core import agent_side, intake
+from bridge.core import agent_side
 from bridge.core.texts import Texts
-from bridge.store.notify import Waker, notify_in_transaction
 from bridge.store.tables import Customer, ImSession, RejectedPush
 from bridge.udesk.push_models import PushParseError, ReadStatusPush, parse_push
 from bridge.udesk.push_translate import translate
@@ -59,7 +58,6 @@ async def _token_for_urobot(session: AsyncSession, urobot_session_id: int | None
 
 def push_handler(
     sessions: async_sessionmaker[AsyncSession],
-    waker: Waker,
     texts: Callable[[], Texts],
     secret: str,
 ) -> Callable[[web.Request], Any]:
@@ -78,20 +76,18 @@ def push_handler(
             return web.Response(status=200)
         token, messages = translate(push)
         try:
-            async with sessions.begin() as session:
-                if token is None and messages:
+            if token is None and messages:
+                async with sessions() as session:
                     token = await _token_for_urobot(session, messages[0].urobot_session_id)
-                if token is None:
-                    await reject(sessions, "push", "urobot push for an unknown session", body)
-                    return web.Response(status=200)
-                created = await agent_side.accept_push(session, texts(), token, messages)
-                if created:
-                    await notify_in_transaction(session, intake.INBOUND)
+            if token is None:
+                # Acknowledged (Udesk must not retry it) and kept for inspection.
+                await reject(sessions, "push", "urobot push for an unknown session", body)
+                return web.Response(status=200)
+            async with sessions.begin() as session:
+                await agent_side.accept_push(session, texts(), token, messages)
         except (OperationalError, DBAPIError, OSError) as exc:
             log.error("database unavailable (%s): push not stored, answering 503", exc)
             return error_response(503, "unavailable", "not stored; try again")
-        if created:
-            waker.wake(intake.INBOUND)
         return web.Response(status=200)
 
     return handle

@@ -731,3 +731,24 @@ class UploadFileAnswer(CodeAnswer):
     @property
     def file(self) -> UploadedFile | None:
         return self.message if isinstance(self.message, UploadedFile) else None
+
+
+class TicketDetail(AnswerModel):
+    id: int | None = None
+    status_id: int | None = None  # 1 open, 2 resolved, 3 closed, 4 solving (tickets-api.txt)
+    status_en: str | None = None
+
+
+class TicketDetailAnswer(CodeAnswer):
+    ticket: Lenient[TicketDetail] = None
+
+    @property
+    def finished(self) -> bool:
+        """Resolved or closed: the bridge stops polling the ticket."""
+        ticket = self.ticket
+        if ticket is None:
+            return False
+        return ticket.status_id in (2, 3) or (ticket.status_en or "").lower() in (
+            "resolved",
+            "closed",
+        )

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 12:27:20.287719
+Create Date: 2026-11-25 12:51:50.780920
 """
 
 from collections.abc import Sequence
@@ -272,6 +272,7 @@ def upgrade() -> None:
         sa.Column("udesk_ticket_id", sa.BigInteger(), nullable=True),
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("last_reply_id", sa.BigInteger(), nullable=True),
+        sa.Column("no_agent_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(

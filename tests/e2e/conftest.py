@@ -88,6 +88,8 @@ def bridge_settings(
         "udesk_api_token": UDESK_TOKEN,
         "udesk_push_secret": PUSH_SECRET,
         "udesk_rate_limit": "unlimited",
+        "telegram_rate_limit": "unlimited",
+        "telegram_chat_rate_limit": "unlimited",
         "udesk_timeout": 3,
         "database_url": database_url,
         "bridge_host": "127.0.0.1",
