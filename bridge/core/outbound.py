@@ -27,12 +27,13 @@ from bridge.core.model import Button, CustomerMessage, OutgoingItem
 from bridge.core.ports import MessageTarget, SessionOpened, TelegramGateway, UdeskGateway
 from bridge.core.previews import PreviewSender
 from bridge.core.routing import CustomerContext, Router
+from bridge.core.surveys import SurveyFlow
 from bridge.core.tickets import TicketDesk
 from bridge.store import sessions as session_repo
 from bridge.store.dispatcher import Done, Fail, Outcome, Retry
 from bridge.store.media import MediaStore
 from bridge.store.queue import Claimed
-from bridge.store.tables import ButtonAction, Customer, ImSession, SessionState, Survey, utcnow
+from bridge.store.tables import ButtonAction, Customer, ImSession, SessionState, utcnow
 
 log = logging.getLogger("bridge.core.outbound")
 
@@ -97,6 +98,7 @@ class Outbound:
         self.previews = previews
         self.tickets = tickets
         self.config = config
+        self.surveys = SurveyFlow(sessions, udesk, lambda: router.texts, self._answer)
 
     # --- entry point -------------------------------------------------------------------
 
@@ -330,6 +332,9 @@ class Outbound:
 
     async def _message(self, customer: Customer, record: Claimed) -> None:
         message = CustomerMessage.from_dict(record.payload)
+        if message.media is None and message.html and not message.edited:
+            if await self.surveys.take_remark(customer, message.html):
+                return  # the remark a survey asked for, not a message for an agent
         base_id = f"tg{customer.chat_id}_{message.message_id}"
         if message.edited:
             base_id += f"_e{message.edit_date or 0}"
@@ -570,8 +575,8 @@ class Outbound:
                 int(action["robot_id"]),
                 int(action["scene_id"]),
             )
-        elif kind == "survey":
-            await self._survey(customer, callback_id, action)
+        elif kind in ("survey", "survey_resolved"):
+            await self.surveys.tapped(customer, callback_id, action)
         else:
             await self._answer(callback_id, texts.get("button_expired", lang))
 
@@ -586,41 +591,6 @@ class Outbound:
         if row is None or row.state in (SessionState.ROBOT.value, SessionState.UROBOT.value):
             await self._open_session(customer, want_agent=True)
         # Already with an agent or in the queue for one: nothing to do.
-
-    async def _survey(self, customer: Customer, callback_id: str, action: dict[str, Any]) -> None:
-        texts = self.router.texts
-        lang = customer.language_code
-        async with self.sessions.begin() as s:
-            survey = await s.get(Survey, int(action["survey_id"]))
-            if survey is None:
-                await self._answer(callback_id, texts.get("button_expired", lang))
-                return
-            if survey.answered_at is not None:
-                await self._answer(callback_id, texts.get("survey_already", lang))
-                return
-            im_session = await s.get(ImSession, survey.session_id)
-        if im_session is None or not im_session.im_sub_session_id:
-            await self._answer(callback_id, texts.get("button_expired", lang))
-            return
-        if im_session.assign_type == "urobot":
-            await self.udesk.robot_survey(
-                customer.customer_token,
-                int(im_session.urobot_session_id or im_session.im_sub_session_id),
-                int(action["option_id"]),
-                int(im_session.robot_id or 0),
-                int(im_session.scene_id or 0),
-                None,
-            )
-        else:
-            await self.udesk.survey(
-                int(im_session.im_sub_session_id), int(action["option_id"]), None, None
-            )
-        async with self.sessions.begin() as s:
-            survey = await s.get(Survey, int(action["survey_id"]))
-            if survey is not None:
-                survey.answered_option_id = int(action["option_id"])
-                survey.answered_at = utcnow()
-        await self._answer(callback_id, texts.get("survey_thanks", lang))
 
     async def _answer(self, callback_id: str, text: str | None) -> None:
         try:

@@ -217,6 +217,11 @@ class Survey(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     session_id: Mapped[int] = mapped_column(ForeignKey("im_sessions.id", ondelete="CASCADE"))
     answered_option_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    # The steps before it is sent: the option tapped, the "resolved?" answer (0 resolved,
+    # 1 not, as resolved_state_v2), and a remark the chosen option requires.
+    chosen_option_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    resolved: Mapped[int | None] = mapped_column(Integer, default=None)
+    awaiting_remark: Mapped[bool] = mapped_column(Boolean, default=False)
     remark: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     answered_at: Mapped[dt.datetime | None] = mapped_column(default=None)

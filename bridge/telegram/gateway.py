@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 from telegram import (
     Bot,
+    ForceReply,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     InputMediaDocument,
@@ -146,6 +147,8 @@ class TelegramSender:
             return await self._album(chat_id, item.items)
         if item.kind == "request_contact":
             return [await self._request_contact(chat_id, item)]
+        if item.kind == "force_reply":
+            return [await self._force_reply(chat_id, item)]
         return await self._text(chat_id, item, edit_message_id, skip)
 
     async def download(self, file_id: str, *, max_bytes: int) -> DownloadedFile:
@@ -287,6 +290,19 @@ class TelegramSender:
         try:
             message = await self._call(
                 chat_id, self.bot.send_message, text=item.html or EMPTY_TEXT, reply_markup=markup
+            )
+        except TelegramError as exc:
+            raise _translate(exc) from None
+        return int(message.message_id)
+
+    async def _force_reply(self, chat_id: int, item: OutgoingItem) -> int:
+        """A question whose answer the user types as a reply (the survey remark)."""
+        try:
+            message = await self._call(
+                chat_id,
+                self.bot.send_message,
+                text=item.html or EMPTY_TEXT,
+                reply_markup=ForceReply(selective=False),
             )
         except TelegramError as exc:
             raise _translate(exc) from None

@@ -141,7 +141,12 @@ class UdeskGateway:
         self, im_sub_session_id: int, option_id: int, remark: str | None, resolved: int | None
     ) -> None:
         async with _translate:
-            await self.client.survey(im_sub_session_id, option_id, remark=remark)
+            await self.client.survey(
+                im_sub_session_id,
+                option_id,
+                remark=remark,
+                resolved_state_v2=resolved if resolved in (0, 1) else None,  # type: ignore[arg-type]
+            )
 
     async def robot_survey(
         self,

@@ -198,26 +198,65 @@ async def test_attachment_on_a_private_address_is_refused_without_the_allowance(
     assert not any(m.media_kind == "document" for m in world.telegram.sent(CHAT))
 
 
+def keyboard_of(world: World, contains: str) -> tuple[int, list[dict[str, str]]] | None:
+    for message in reversed(world.telegram.sent(CHAT)):
+        if message.reply_markup and "inline_keyboard" in message.reply_markup:
+            buttons = [b for row in message.reply_markup["inline_keyboard"] for b in row]
+            if any(contains in b["text"] for b in buttons):
+                return message.message_id, buttons
+    return None
+
+
 async def test_transfer_and_close_with_survey_answered_once(world: World) -> None:
     await connected(world)
     world.udesk.set_agent(2, "Jerry", capacity=5)
     await world.udesk.transfer(TOKEN, 2)
     await world.eventually(lambda: any("talking to Jerry" in t for t in world.texts_to(CHAT)))
     await world.udesk.close_session(TOKEN, survey=True)
-    survey = await world.eventually(
-        lambda: next((m for m in world.telegram.sent(CHAT) if m.reply_markup), None),
-        what="survey keyboard",
-    )
+    message_id, buttons = await world.eventually(lambda: keyboard_of(world, "5 stars"))
     assert any("ended" in t for t in world.texts_to(CHAT))
-    first_button = survey.reply_markup["inline_keyboard"][0][0]
-    for _ in range(2):
-        world.telegram.inject_callback(USER, survey.message_id, first_button["callback_data"])
+    five = next(b for b in buttons if "5 stars" in b["text"])
+    world.telegram.inject_callback(USER, message_id, five["callback_data"])
+    # resolved_enabled: "Has your problem been resolved?" comes before anything is sent.
+    message_id, buttons = await world.eventually(lambda: keyboard_of(world, "Resolved"))
+    world.telegram.inject_callback(USER, message_id, buttons[0]["callback_data"])
     await world.eventually(lambda: world.udesk.surveys, what="survey in Udesk")
-    await world.eventually(lambda: len(world.telegram.callback_answers) == 2)
+    message_id, _ = await world.eventually(lambda: keyboard_of(world, "5 stars"))
+    world.telegram.inject_callback(USER, message_id, five["callback_data"])  # a second tap
+    await world.eventually(lambda: len(world.telegram.callback_answers) == 3)
     assert len(world.udesk.surveys) == 1
+    survey = world.udesk.surveys[0].params
+    assert (survey.get("option_id"), survey.get("resolved_state_v2")) == (61, 0)
     answers = [a.get("text") for a in world.telegram.callback_answers]
     assert "Thank you for rating us!" in answers
     assert "You have already rated this conversation." in answers
+
+
+async def test_low_rating_asks_for_a_remark_which_is_not_sent_to_the_agent(
+    world: World,
+) -> None:
+    await connected(world)
+    await world.udesk.close_session(TOKEN, survey=True)
+    message_id, buttons = await world.eventually(lambda: keyboard_of(world, "1 star"))
+    one = next(b for b in buttons if "1 star" in b["text"])
+    world.telegram.inject_callback(USER, message_id, one["callback_data"])
+    message_id, buttons = await world.eventually(lambda: keyboard_of(world, "Unresolved"))
+    world.telegram.inject_callback(USER, message_id, buttons[1]["callback_data"])
+    prompt = await world.eventually(
+        lambda: next(
+            (m for m in world.telegram.sent(CHAT) if (m.reply_markup or {}).get("force_reply")),
+            None,
+        ),
+        what="remark prompt",
+    )
+    assert "remark" in (prompt.text or "")
+    sent_before = len(world.udesk.messages_for(TOKEN))
+    world.telegram.inject_text(USER, "The answer took far too long")
+    await world.eventually(lambda: world.udesk.surveys, what="survey with remark")
+    survey = world.udesk.surveys[0].params
+    assert survey.get("remark") == "The answer took far too long"
+    assert survey.get("resolved_state_v2") == 1
+    assert len(world.udesk.messages_for(TOKEN)) == sent_before
 
 
 async def test_hidden_event_types_are_not_shown(world: World) -> None:

@@ -98,6 +98,8 @@ async def test_conversation_photo_and_survey(
     await console.check("#with-survey")
     await console.click("#close")
     await chat.locator(".inline-keyboard button", has_text="5 stars").click()
+    # Udesk's survey asks "Has your problem been resolved?" before the rating is sent.
+    await chat.locator(".inline-keyboard button", has_text="Resolved").first.click()
     surveys = await eventually(
         lambda: [s for s in sandbox.udesk.surveys if s.kind == "session"], what="the survey"
     )

@@ -104,7 +104,8 @@ def survey_options(show_type: str = "star", enabled: bool = True) -> dict[str, A
                     "text": text,
                     "desc": text,
                     "tags": "",
-                    "remark_option": "optional",
+                    # The worst rating asks for a remark, as companies usually configure it.
+                    "remark_option": "required" if i == typed[-1][0] else "optional",
                 }
                 for i, text in typed
             ],
