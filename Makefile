@@ -36,7 +36,7 @@ sandbox: $(STAMP)
 
 bench: $(STAMP)
 	bash tests/ensure_postgres.sh
-	$(BIN)/python -m tests.bench.run_all
+	$(BIN)/python -m tests.bench.run_all $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache build *.egg-info

@@ -28,6 +28,7 @@ from telegram import (
 )
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
+from bridge import metrics
 from bridge.core.errors import ChatUnreachable, ContentRejected, FileTooBig, TransientError
 from bridge.core.model import Button, OutgoingItem
 from bridge.core.ports import DownloadedFile
@@ -68,16 +69,23 @@ class ChatLimiter:
         self._next: OrderedDict[int, float] = OrderedDict()
 
     async def wait(self, chat_id: int) -> None:
+        """Until this chat's turn: ``period`` after its previous message went out."""
         if self.period <= 0:
             return
         loop = asyncio.get_running_loop()
-        now = loop.time()
-        turn = max(now, self._next.pop(chat_id, now))
-        self._next[chat_id] = turn + self.period
+        delay = self._next.get(chat_id, 0.0) - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    def sent(self, chat_id: int) -> None:
+        """Called when a send finished: the next one waits ``period`` from now, so time spent
+        queueing behind the bot-wide limiter never squeezes two messages together."""
+        if self.period <= 0:
+            return
+        self._next.pop(chat_id, None)
+        self._next[chat_id] = asyncio.get_running_loop().time() + self.period
         while len(self._next) > self.size:
             self._next.popitem(last=False)
-        if turn > now:
-            await asyncio.sleep(turn - now)
 
 
 def _keyboard(rows: list[list[Button]]) -> InlineKeyboardMarkup | None:
@@ -104,6 +112,7 @@ def _translate(exc: TelegramError) -> Exception:
     if isinstance(exc, RetryAfter):
         delay = exc.retry_after
         seconds = delay.total_seconds() if hasattr(delay, "total_seconds") else float(delay)
+        metrics.telegram_rate_limited(seconds)
         return TransientError("Telegram flood control", retry_after=seconds + 0.1)
     if isinstance(exc, BadRequest):
         return ContentRejected(exc.message)
@@ -176,7 +185,10 @@ class TelegramSender:
 
     async def _call(self, chat_id: int, method: Any, /, **kwargs: Any) -> Any:
         await self.limit.wait(chat_id)
-        return await method(chat_id=chat_id, **kwargs)
+        try:
+            return await method(chat_id=chat_id, **kwargs)
+        finally:
+            self.limit.sent(chat_id)
 
     async def _text(
         self, chat_id: int, item: OutgoingItem, edit_message_id: int | None, skip: int

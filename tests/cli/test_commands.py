@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ import aiohttp
 import pytest
 
 from bridge.sandbox.telegram_sim import TelegramSimulator
-from tests.e2e.conftest import BOT_TOKEN, UDESK_EMAIL, UDESK_TOKEN, start_udesk
+from tests.e2e.conftest import BOT_TOKEN, UDESK_EMAIL, UDESK_TOKEN, free_port, start_udesk
 
 BRIDGE = [sys.executable, "-m", "bridge.cli"]
 BASE_ENV = {
@@ -27,12 +26,6 @@ BASE_ENV = {
     "UDESK_PUSH_SECRET": "push-secret",
     "PUBLIC_URL": "https://bridge.example.com",
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_help_everywhere() -> None:
@@ -67,8 +60,8 @@ async def test_run_serves_health_and_stops_cleanly_on_sigterm(
         database_url = f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"  # empty: run migrates
     else:
         database_url = request.getfixturevalue("pg_url")
-    port = _free_port()
-    udesk_port = _free_port()
+    port = free_port()
+    udesk_port = free_port()
     _udesk, udesk_runner = await start_udesk(udesk_port, f"http://127.0.0.1:{port}/udesk/push/s")
     telegram = TelegramSimulator(bot_token=BOT_TOKEN)
     tg_root = await telegram.start()

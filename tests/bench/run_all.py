@@ -1,0 +1,171 @@
+"""``make bench``: every benchmark, one after the other, and a Markdown table of the results in
+``tests/bench/RESULTS.md`` (with the machine it ran on).  Each figure is printed beside its
+in-run baseline; "met" compares with the targets the issues set.
+
+    python -m tests.bench.run_all [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import importlib
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from tests.bench import bench_agent_to_customer, bench_customer_to_agent, bench_soak
+from tests.bench.common import machine
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+
+
+def row(name: str, value: str, baseline: str, ratio: str, target: str, met: bool | None) -> str:
+    verdict = "—" if met is None else ("yes" if met else "**no**")
+    return f"| {name} | {value} | {baseline} | {ratio} | {target} | {verdict} |"
+
+
+def git_revision() -> str:
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return out.stdout.strip() or "unknown"
+
+
+async def run(quick: bool) -> list[str]:
+    rows: list[str] = []
+    users, messages = (20, 5) if quick else (100, 10)
+    c2a = await bench_customer_to_agent.main(users, messages)
+    b, base = c2a["bridge"], c2a["baseline"]
+    rows.append(
+        row(
+            "customer → agent, messages/s (limits off)",
+            f"{b['messages_per_s']:.0f}",
+            f"{base['messages_per_s']:.0f}",
+            f"{c2a['ratio']:.2f}",
+            "≥ 500 and ratio ≥ 0.5",
+            b["messages_per_s"] >= 500 and c2a["ratio"] >= 0.5,
+        )
+    )
+    rows.append(
+        row(
+            "customer → agent, update → Udesk p50 / p99",
+            f"{b['p50_ms']:.0f} / {b['p99_ms']:.0f} ms",
+            f"{base['p50_ms']:.0f} / {base['p99_ms']:.0f} ms",
+            "",
+            "",
+            None,
+        )
+    )
+    pushes = 500 if quick else 2000
+    a2c = await bench_agent_to_customer.main(pushes, 200.0, 200 if quick else 600)
+    fixed, bfixed = a2c["bridge"]["fixed"], a2c["baseline"]["fixed"]
+    rows.append(
+        row(
+            "push ack p99 at 200 pushes/s",
+            f"{fixed['p99_ms']:.1f} ms",
+            f"{bfixed['p99_ms']:.1f} ms",
+            "",
+            "< 20 ms",
+            fixed["p99_ms"] < 20,
+        )
+    )
+    fast, bfast = a2c["bridge"]["fast"], a2c["baseline"]["fast"]
+    rows.append(
+        row(
+            "pushes acknowledged per second (flat out)",
+            f"{fast['pushes_per_s']:.0f}",
+            f"{bfast['pushes_per_s']:.0f}",
+            f"{a2c['ratio']:.2f}",
+            "ratio ≥ 0.5",
+            a2c["ratio"] >= 0.5,
+        )
+    )
+    rows.append(
+        row(
+            "agent → customer, delivered messages/s (limits off)",
+            f"{fast['delivered_per_s']:.0f}",
+            "",
+            "",
+            "≥ 1000",
+            fast["delivered_per_s"] >= 1000,
+        )
+    )
+    rows.append(
+        row(
+            "push → sendMessage p50 / p99",
+            f"{fast['push_to_send']['p50_ms']:.0f} / {fast['push_to_send']['p99_ms']:.0f} ms",
+            "",
+            "",
+            "",
+            None,
+        )
+    )
+    lim = a2c["limited"]
+    rows.append(
+        row(
+            "Telegram limits on: messages/s, 429s",
+            f"{lim['per_s']:.1f}/s, {lim['http_429']} × 429",
+            "30/s allowed",
+            "",
+            "≥ 28/s, no 429",
+            lim["per_s"] >= 28 and lim["http_429"] == 0,
+        )
+    )
+    try:
+        callcenter: Any = importlib.import_module("tests.bench.bench_callcenter")
+    except ImportError:
+        callcenter = None
+    if callcenter is not None and hasattr(callcenter, "main"):
+        cc = await callcenter.main()
+        if isinstance(cc, dict) and "bridge" in cc:
+            rows.append(
+                row(
+                    "call-center lookup p99",
+                    f"{cc['bridge']['p99_ms']:.1f} ms",
+                    f"{cc['baseline']['p99_ms']:.1f} ms",
+                    "",
+                    "< 20 ms",
+                    cc["bridge"]["p99_ms"] < 20,
+                )
+            )
+    soak = await bench_soak.main(10000, 20 if quick else 60)
+    rows.append(
+        row(
+            "RSS with 10,000 open sessions: warm / after soak",
+            f"{soak['warm_mb']:.0f} / {soak['after_mb']:.0f} MB",
+            f"{soak['baseline_mb']:.0f} MB (bare interpreter)",
+            "",
+            "< 150 MB, flat",
+            soak["after_mb"] < 150 and soak["after_mb"] - soak["warm_mb"] < 15,
+        )
+    )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller runs (about 2 minutes)")
+    args = parser.parse_args()
+    rows = asyncio.run(run(args.quick))
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    text = "\n".join(
+        [
+            "# Benchmark results",
+            "",
+            f"`make bench` on {machine()}, {stamp}, revision {git_revision()}"
+            + (" (quick run)" if args.quick else "")
+            + ". Simulators and driver in one process, the bridge (`udesk-bridge run`) in its "
+            "own, PostgreSQL on the same machine.",
+            "",
+            "| measure | bridge | baseline (same run) | ratio | target | met |",
+            "|---|---|---|---|---|---|",
+            *rows,
+            "",
+        ]
+    )
+    RESULTS.write_text(text, encoding="utf-8")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
