@@ -199,6 +199,118 @@ def _add_sandbox(commands: Any) -> None:
 # --- end sandbox --------------------------------------------------------------------------------
 
 
+# --- deeplink (issue "identity"; bridge/core/deeplinks.py) ---------------------------------------
+
+
+def cmd_deeplink(args: argparse.Namespace) -> int:
+    import os
+
+    from bridge.core.deeplinks import LinkError, make
+    from bridge.settings import load_yaml, parse_duration
+
+    secret = os.environ.get("DEEPLINK_SECRET") or ""
+    if not secret and args.config:
+        secret = str(load_yaml(args.config).get("deeplink_secret") or "")
+    if not secret:
+        print("DEEPLINK_SECRET is not set (environment or --config)", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        ttl = parse_duration(args.ttl)
+        payload = make(args.customer_token, ttl, secret)
+    except (ValueError, LinkError) as exc:
+        print(f"cannot sign this link: {exc}", file=sys.stderr)
+        return 2
+    print(f"https://t.me/{args.bot.lstrip('@')}?start={payload}" if args.bot else payload)
+    return 0
+
+
+def _add_deeplink(commands: Any) -> None:
+    link = commands.add_parser(
+        "deeplink",
+        help="sign a /start link that ties a Telegram user to an existing Udesk customer",
+        description="Print the start payload (or, with --bot, the whole t.me link) that links "
+        "the Telegram user who opens it to the Udesk customer whose open_api_token is "
+        "--customer-token. Signed with DEEPLINK_SECRET (environment, or deeplink_secret in "
+        "--config); the bridge must run with the same secret. See README, Deep links.",
+    )
+    _add_config(link)
+    link.add_argument("--customer-token", required=True, help="the existing customer's token")
+    link.add_argument("--ttl", default="7d", help="how long the link is valid (default 7d)")
+    link.add_argument("--bot", metavar="USERNAME", help="print https://t.me/USERNAME?start=…")
+    link.set_defaults(func=cmd_deeplink)
+
+
+# --- end deeplink ------------------------------------------------------------------------------
+
+
+# --- customers export / erase (issue "privacy"; bridge/privacy/commands.py) -------------------
+
+
+def _customer_command(args: argparse.Namespace) -> int:
+    from bridge.logs import setup_logging
+    from bridge.privacy import commands
+
+    settings = _settings(args)
+    setup_logging(settings.log_level, settings.log_format or "console", settings.secrets())
+    try:
+        if args.customers_command == "export":
+            return asyncio.run(commands.export(settings, args.telegram_user))
+        return asyncio.run(
+            commands.erase(
+                settings,
+                args.telegram_user,
+                dry_run=args.dry_run,
+                yes=args.yes,
+                as_json=args.json,
+            )
+        )
+    except commands.CommandError as exc:
+        print(str(exc), file=sys.stderr)
+        return exc.code
+
+
+def _add_customers(commands: Any) -> None:
+    customers = commands.add_parser(
+        "customers",
+        help="export or erase what the bridge holds about one person",
+        description="The right of access and the right to erasure, for one Telegram user. "
+        "Uses the daemon's settings (DATABASE_URL, UDESK_*, MEDIA_DIR). See README, Privacy.",
+    )
+    actions = customers.add_subparsers(dest="customers_command", required=True, metavar="ACTION")
+    export = actions.add_parser(
+        "export",
+        help="print, as JSON, everything the bridge holds about the person",
+        description="Print as JSON the customer row, IM sessions with surveys, the messages of "
+        "both directions with their payloads, Telegram updates, media metadata, tickets, "
+        "button actions and erasure requests of the Telegram user.",
+    )
+    erase = actions.add_parser(
+        "erase",
+        help="erase the person in the bridge and in Udesk (resumable)",
+        description="Delete the person's rows in every table and their media files, close an "
+        "open Udesk session, delete their Udesk IM sessions (destroy_session) and the Udesk "
+        "customer (destroy_customer). Each step is recorded; if one fails (Udesk down), run "
+        "the same command again to complete the rest. Exit 0 when complete, 1 when "
+        "incomplete, 2 when not confirmed.",
+    )
+    for sub in (export, erase):
+        _add_config(sub)
+        sub.add_argument(
+            "--telegram-user", type=int, required=True, metavar="ID", help="the Telegram user id"
+        )
+        sub.set_defaults(func=_customer_command)
+    erase.add_argument(
+        "--dry-run", action="store_true", help="list what would go; change nothing, call nobody"
+    )
+    erase.add_argument(
+        "--yes", action="store_true", help="do not ask (required when stdin is not a terminal)"
+    )
+    erase.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+# --- end customers ------------------------------------------------------------------------------
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="udesk-bridge",
@@ -236,6 +348,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_check_config)
     _add_routing(commands)
     _add_sandbox(commands)
+    _add_deeplink(commands)
+    _add_customers(commands)  # privacy
     return parser
 
 

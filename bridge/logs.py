@@ -48,6 +48,10 @@ class Redactor(logging.Filter):
         if record.exc_text:
             record.exc_text = self.redact(record.exc_text)
         record.exc_info = None
+        # ``extra=`` fields end up in the JSON lines too.
+        for key, value in list(record.__dict__.items()):
+            if key not in _STANDARD and isinstance(value, str):
+                record.__dict__[key] = self.redact(value)
         return True
 
 

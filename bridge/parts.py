@@ -34,6 +34,8 @@ from bridge.core.routing import Router, RoutingFileError
 from bridge.core.texts import Texts
 from bridge.core.tickets import TicketDesk
 from bridge.core.watchers import Watchers
+from bridge.privacy.erase import Eraser
+from bridge.privacy.forget import ForgetHandler
 from bridge.settings import Settings, SettingsError
 from bridge.store.db import asyncpg_dsn, is_postgres
 from bridge.store.dispatcher import Dispatcher
@@ -42,6 +44,7 @@ from bridge.store.leader import LeaderLock
 from bridge.store.media import MediaStore
 from bridge.store.notify import Waker, waking_sessions
 from bridge.store.queue import DurableQueue
+from bridge.store.retention import Purger, Retention
 from bridge.store.tables import InboundMessage, OutboundMessage, TelegramUpdate
 from bridge.telegram.gateway import TelegramSender
 from bridge.telegram.intake import UPDATES, Poller, UpdateProcessor, webhook_handler
@@ -78,6 +81,7 @@ class Parts:
     handlers: dict[str, Any]
     watchers: Watchers
     leader: LeaderLock
+    poller_lock: PollerLock | None = None
     dispatchers: list[Dispatcher] = field(default_factory=list)
 
     def texts(self) -> Texts:
@@ -94,11 +98,27 @@ class Parts:
         token = self.settings.admin_token
         if token is None or not token.get_secret_value():
             return  # the admin API is off: /admin/* answers 404
-        ops = AdminOps(self.sessions, self.udesk, self.texts)
+        ops = AdminOps(self.sessions, self.udesk, self.texts, media_dir=self.settings.media_dir)
         api = AdminApi(token.get_secret_value(), ops, self.router, self.reload_routing)
         api.add_routes(app)
 
     # --- end routing and admin API ------------------------------------------------------
+
+    # --- observability (issue "observability": /metrics, /readyz) ----------------------
+
+    def _add_observability(self, app: web.Application) -> None:
+        from bridge.web import health, metrics_route
+
+        s = self.settings
+        metrics_route.watch_budget(app, self.budget)
+        health.add_component_checks(
+            app,
+            udesk=self.udesk.client,
+            bot=self.ptb.bot if s.telegram_mode == "webhook" else None,
+            webhook_url=f"{s.public_url}/telegram/webhook",
+        )
+
+    # --- end observability --------------------------------------------------------------
 
     def add_routes(self, app: web.Application) -> None:
         s = self.settings
@@ -112,7 +132,27 @@ class Parts:
                 webhook_handler(sessions, s.telegram_webhook_secret.get_secret_value()),
             )
         app[READINESS_CHECKS]["udesk_budget"] = self._budget_check
+        self._add_observability(app)
         self._add_admin_routes(app)
+        self._add_identity_routes(app)
+
+    # --- identity (call center, field push; issue "identity") ---------------------------
+
+    def _add_identity_routes(self, app: web.Application) -> None:
+        from bridge.udesk.customer_token_route import customer_token_handler
+        from bridge.udesk.field_push_route import field_push_handler
+
+        secret = self.settings.udesk_push_secret.get_secret_value()
+        region = self.settings.phone_default_region
+        app.router.add_post(
+            "/udesk/customer-token/{secret}",
+            customer_token_handler(self.sessions, secret, region),
+        )
+        app.router.add_post(
+            "/udesk/field-push/{secret}", field_push_handler(self.sessions, secret, region)
+        )
+
+    # --- end identity -------------------------------------------------------------------
 
     async def _budget_check(self) -> str:
         available = self.budget.tokens_available()
@@ -131,6 +171,7 @@ class Parts:
                 concurrency=64 if name != "updates" else 32,
                 poll_interval=2.0,
             )
+            dispatcher.on_recovered = self.watchers.nudge_catch_up
             dispatcher.start()
             self.dispatchers.append(dispatcher)
             lifecycle.on_stop(f"{name} dispatcher", dispatcher.stop)
@@ -140,8 +181,21 @@ class Parts:
             tasks.create(self.watchers.run_catch_up(), name="catch-up"),
             tasks.create(self.watchers.run_ticket_polls(), name="ticket-polls"),
         ]
+        if is_postgres(self.engine):
+            dsn = asyncpg_dsn(s.database_url.get_secret_value())
+            background.append(tasks.create(self.waker.keep_listening(dsn), name="listen"))
+        # --- privacy: the retention purge job (leader only; PURGE_INTERVAL=0 turns it off) ---
+        if s.purge_interval > 0:
+            purger = Purger(
+                self.sessions,
+                Retention.from_settings(s),
+                leader=self.leader.is_leader,
+                interval=s.purge_interval,
+            )
+            background.append(tasks.create(purger.run(), name="purge"))
+        # --- end privacy ---
         if s.telegram_mode == "polling":
-            poller = Poller(self.ptb, self.sessions)
+            poller = Poller(self.ptb, self.sessions, lock=self.poller_lock)
             background.append(tasks.create(poller.run(), name="telegram-poller"))
         else:
             await self.ptb.bot.set_webhook(
@@ -200,6 +254,13 @@ def load_router(settings: Settings) -> Router:
 async def build_parts(settings: Settings, engine: AsyncEngine, lifecycle: Lifecycle) -> Parts:
     s = settings
     router = load_router(s)  # first: a broken routing file stops the start, nothing to undo
+    # --- identity: process-wide settings read by intake (phones, deep links) ---
+    from bridge.core import deeplinks, phones
+
+    phones.configure(s.phone_default_region)
+    deeplinks.configure(s.deeplink_secret.get_secret_value() if s.deeplink_secret else None)
+    # --- end identity ---
+    poller_lock = None
     if s.telegram_mode == "polling":
         # Before anything listens: a second poller is refused with a clear message.
         poller_lock = PollerLock(engine)
@@ -239,7 +300,7 @@ async def build_parts(settings: Settings, engine: AsyncEngine, lifecycle: Lifecy
         .concurrent_updates(False)
         .build()
     )
-    translator = Translator()
+    translator = Translator(forget_command=s.forget_command)  # privacy: /forget
     translator.install(ptb)
     await _start_ptb(ptb)
 
@@ -310,6 +371,15 @@ async def build_parts(settings: Settings, engine: AsyncEngine, lifecycle: Lifecy
         tickets=tickets,
         queue_max_wait=lambda: router.queue_max_wait,
     )
+    # --- privacy: a confirmed /forget is an outbound "erase" record (bridge/privacy/forget.py)
+    forget = ForgetHandler(
+        Eraser(sessions, udesk, media_dir=s.media_dir),
+        sender,
+        lambda: router.texts,
+        outbound.handle,
+        deadline=s.delivery_deadline,
+    )
+    # --- end privacy ---
     return Parts(
         settings=s,
         engine=engine,
@@ -324,9 +394,10 @@ async def build_parts(settings: Settings, engine: AsyncEngine, lifecycle: Lifecy
         queues=queues,
         handlers={
             "updates": updates.handle,
-            "outbound": outbound.handle,
+            "outbound": forget.handle,  # privacy: /forget erasures, else outbound.handle
             "inbound": inbound.handle,
         },
         watchers=watchers,
         leader=leader,
+        poller_lock=poller_lock,
     )

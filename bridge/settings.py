@@ -126,6 +126,19 @@ class Settings(BaseSettings):
     max_media_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
     allow_private_media_urls: bool = False
 
+    # --- identity (call center, field push, deep links) ---
+    phone_default_region: str = "CN"  # numbers without a country code are read in it
+    deeplink_secret: SecretStr | None = None  # signs /start links to existing customers
+    # --- end identity ---
+
+    # --- privacy (retention and erasure; bridge/store/retention.py, bridge/privacy) ---
+    retain_message_bodies: Duration = 30 * 86400.0  # finished records' payloads → {}
+    retain_rejected_pushes: Duration = 14 * 86400.0
+    retain_closed_sessions: Duration = 90 * 86400.0  # closed sessions, surveys, buttons
+    purge_interval: Duration = 3600.0  # 0 turns the purge job off
+    forget_command: bool = False  # the /forget Telegram command
+    # --- end privacy ---
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: Any) -> Any:
@@ -147,6 +160,18 @@ class Settings(BaseSettings):
         if not url.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
             raise ValueError("use postgresql+asyncpg://… or sqlite+aiosqlite:///path.db")
         return value
+
+    # --- identity ---
+    @field_validator("phone_default_region")
+    @classmethod
+    def _phone_region(cls, value: str) -> str:
+        from bridge.core.phones import is_known_region
+
+        if not is_known_region(value):
+            raise ValueError(f"{value!r} is not a region code (ISO 3166 alpha-2, e.g. CN, RU)")
+        return value.upper()
+
+    # --- end identity ---
 
     @field_validator("telegram_webhook_secret")
     @classmethod
@@ -179,6 +204,7 @@ class Settings(BaseSettings):
             self.udesk_push_secret,
             self.admin_token,
             self.telegram_webhook_secret,
+            self.deeplink_secret,  # identity
         ]
         found = [v.get_secret_value() for v in values if v is not None]
         password = re.search(r"://[^:/@]+:([^@]+)@", self.database_url.get_secret_value())
@@ -211,10 +237,14 @@ def load_yaml(path: Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise SettingsError([f"{path}: cannot read ({exc.strerror})"]) from None
+    except UnicodeDecodeError:
+        raise SettingsError([f"{path}: not UTF-8 text"]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""
         raise SettingsError([f"{path}{where}: not valid YAML"]) from None
+    except RecursionError:
+        raise SettingsError([f"{path}: nested too deeply to be a settings file"]) from None
     if data is None:
         return {}
     if not isinstance(data, dict):

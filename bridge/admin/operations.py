@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import or_, select, update
@@ -17,6 +18,8 @@ from bridge.core import intake
 from bridge.core.errors import PermanentError, SessionGone, TransientError
 from bridge.core.ports import UdeskGateway
 from bridge.core.texts import Texts
+from bridge.privacy.erase import Eraser
+from bridge.privacy.export import export_person
 from bridge.store import sessions as session_repo
 from bridge.store.notify import mark
 from bridge.store.tables import (
@@ -98,6 +101,29 @@ class AdminOps:
     sessions: async_sessionmaker[AsyncSession]
     udesk: UdeskGateway
     texts: Any  # () -> Texts: the texts in force (routing reloads change them)
+    media_dir: Path | None = None  # MEDIA_DIR, for erasures
+
+    # --- privacy: export and erasure (issue "privacy"; bridge/privacy) -------------------
+
+    async def export_customer(self, telegram_user_id: int) -> dict[str, Any]:
+        return await export_person(self.sessions, telegram_user_id)
+
+    async def erase_customer(self, telegram_user_id: int, *, dry_run: bool) -> dict[str, Any]:
+        eraser = Eraser(self.sessions, self.udesk, media_dir=self.media_dir)
+        if dry_run:
+            return (await eraser.plan(telegram_user_id)).to_json()
+        report = await eraser.erase(telegram_user_id, requested_by="admin")
+        if not report.complete:
+            raise AdminError(
+                503 if report.transient else 502,
+                "erasure_incomplete",
+                f"erasure {report.erasure_id} stopped at {report.error}; done: "
+                f"{', '.join(report.steps_done) or 'nothing'}; remaining: "
+                f"{', '.join(report.remaining)}. POST again to resume.",
+            )
+        return report.to_json()
+
+    # --- end privacy ---------------------------------------------------------------------
 
     # --- reads ---------------------------------------------------------------------------
 

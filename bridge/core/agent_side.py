@@ -7,6 +7,7 @@ shows each record in the chat.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any
 
@@ -40,6 +41,9 @@ ALBUM_KINDS = {"image", "video"}
 
 
 def push_key(message_id: str) -> str:
+    """The dedup key of a pushed message: its Udesk id, hashed when too long for the column."""
+    if len(message_id) > 150:
+        message_id = "sha256-" + hashlib.sha256(message_id.encode("utf-8", "replace")).hexdigest()
     return f"udesk:{message_id}"
 
 
@@ -153,7 +157,7 @@ async def _agent_session(s: AsyncSession, customer: Customer, m: AgentMessage) -
     if m.im_sub_session_id:
         row.im_sub_session_id = m.im_sub_session_id
     row.agent_id = m.agent_id or row.agent_id
-    row.agent_name = m.agent_name or row.agent_name
+    row.agent_name = (m.agent_name or row.agent_name or "")[:200] or None
     row.queue_position = None
     if m.survey_options:
         row.survey_options = m.survey_options
@@ -186,12 +190,13 @@ def survey_choices(options: dict[str, Any]) -> list[tuple[int, str]]:
     choices: list[tuple[int, str]] = []
     if isinstance(section, dict):
         for option in section.get("options") or []:
-            if isinstance(option, dict) and option.get("id") is not None:
+            if isinstance(option, dict) and str(option.get("id", "")).isdecimal():
                 choices.append((int(option["id"]), str(option.get("text") or option["id"])))
     if not choices:
         for option in options.get("options") or []:
-            if isinstance(option, dict) and option.get("enabled", True) and "id" in option:
-                choices.append((int(option["id"]), str(option.get("text") or option["id"])))
+            if isinstance(option, dict) and option.get("enabled", True):
+                if str(option.get("id", "")).isdecimal():
+                    choices.append((int(option["id"]), str(option.get("text") or option["id"])))
     if show_type == "star":
         choices = [
             (oid, "⭐" * (len(choices) - i) + f" {label}") for i, (oid, label) in enumerate(choices)

@@ -13,7 +13,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bridge.core import deeplinks, phones
 from bridge.core.model import (
+    Button,
     ButtonTap,
     ChatMembership,
     Command,
@@ -25,7 +27,7 @@ from bridge.core.texts import Texts
 from bridge.store import customers
 from bridge.store.notify import mark
 from bridge.store.queue import enqueue
-from bridge.store.tables import Customer, InboundMessage, OutboundMessage, utcnow
+from bridge.store.tables import ButtonAction, Customer, InboundMessage, OutboundMessage, utcnow
 
 OUTBOUND = "bridge_outbound"
 INBOUND = "bridge_inbound"
@@ -119,6 +121,8 @@ async def accept(
 ) -> Customer:
     """Record everything one update means; the caller commits."""
     customer, name_changed = await customers.upsert_from_user(session, incoming.user)
+    # identity: a deep link waiting for the open session and queued records to finish
+    await deeplinks.apply_pending_link(session, customer)
     event = incoming.event
     uid = incoming.update_id
 
@@ -139,7 +143,8 @@ async def accept(
         await to_udesk(
             session, customer, kind="online", dedup_key=f"online:{uid}", payload={"online": True}
         )
-    if name_changed:
+    # identity: a linked customer's name in Udesk is the company's, not Telegram's
+    if name_changed and not deeplinks.is_linked(customer):
         await to_udesk(session, customer, kind="profile", dedup_key=f"profile:{uid}", payload={})
 
     chat = incoming.user.chat_id
@@ -147,7 +152,9 @@ async def accept(
         await _command(session, texts, customer, chat, event)
     elif isinstance(event, CustomerMessage):
         if event.contact_is_self and event.contact_phone:
-            customer.phone = event.contact_phone
+            # identity: stored as E.164 so the call center's lookup finds it
+            phone = phones.normalise(event.contact_phone, international=True)
+            customer.phone = phone or customer.phone
         delay = album_debounce if event.media_group_id else 0.0
         await to_udesk(
             session,
@@ -159,12 +166,25 @@ async def accept(
         )
     else:
         assert isinstance(event, ButtonTap)
+        kind = "button"
+        payload: dict[str, Any] = {
+            "action_id": event.action_id,
+            "callback_query_id": event.callback_query_id,
+        }
+        # privacy: the /forget confirmation erases the person, in order with their records
+        if await _confirms_forget(session, customer, event.action_id):
+            kind = FORGET_KIND
+            payload |= {
+                "telegram_user_id": customer.telegram_user_id,
+                "chat_id": chat,
+                "language": customer.language_code,
+            }
         await to_udesk(
             session,
             customer,
-            kind="button",
+            kind=kind,
             dedup_key=f"cb:{event.callback_query_id}",
-            payload={"action_id": event.action_id, "callback_query_id": event.callback_query_id},
+            payload=payload,
         )
     return customer
 
@@ -174,12 +194,47 @@ async def _command(
 ) -> None:
     key = message_key(chat, command)
     if command.name == "start":
-        if command.args:
+        # identity: a signed deep link links the customer; anything else is a routing hint
+        if command.args and not await deeplinks.link_from_start(session, customer, command.args):
             customer.start_param = command.args[:200]
         await say(session, texts, customer, "greeting", dedup_key=f"bot:{key}")
     elif command.name in UDESK_COMMANDS:
         await to_udesk(
             session, customer, kind="command", dedup_key=key, payload={"name": command.name}
         )
+    elif command.name == "forget":  # only with FORGET_COMMAND (bridge.telegram.translate)
+        await _offer_forget(session, texts, customer, key)
     else:
         await say(session, texts, customer, "help", dedup_key=f"bot:{key}")
+
+
+# --- privacy: /forget (FORGET_COMMAND; the erasure is bridge/privacy/forget.py) ------------
+
+FORGET_KIND = "erase"  # the outbound record a confirmed /forget becomes
+
+
+async def _offer_forget(session: AsyncSession, texts: Texts, customer: Customer, key: str) -> None:
+    """A confirmation with one button; tapping it queues the erasure."""
+    action = ButtonAction(customer_id=customer.id, action={"t": "forget"})
+    session.add(action)
+    await session.flush()
+    lang = customer.language_code
+    item = OutgoingItem(
+        kind="text",
+        html=texts.get("forget_confirm", lang),
+        plain=True,
+        buttons=[[Button(texts.get("forget_button", lang), {"id": action.id})]],
+    )
+    await to_chat(session, customer, item, dedup_key=f"bot:{key}")
+
+
+async def _confirms_forget(
+    session: AsyncSession, customer: Customer, action_id: int | None
+) -> bool:
+    if action_id is None:
+        return False
+    row = await session.get(ButtonAction, action_id)
+    return row is not None and row.customer_id == customer.id and row.action.get("t") == "forget"
+
+
+# --- end privacy ------------------------------------------------------------------------

@@ -6,6 +6,7 @@ never sees a wire format.  Errors are the ones in ``bridge.core.errors``.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -138,6 +139,15 @@ class UdeskGateway(Protocol):
     async def unread_agent_messages(
         self, im_sub_session_id: int, customer_id: int
     ) -> list[AgentMessage]: ...
+
+    # Erasure (bridge/privacy/erase.py).
+    async def find_customer_id(self, token: str) -> int | None: ...
+
+    async def destroy_im_sessions(
+        self, customer_id: int, start: dt.datetime, end: dt.datetime
+    ) -> None: ...
+
+    async def destroy_customer(self, token: str) -> bool: ...
 
 
 @dataclass(frozen=True)

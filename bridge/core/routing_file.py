@@ -613,9 +613,10 @@ def _rule_problems(rules: Any) -> list[tuple[Path_, str, str]]:
 
 def parse_routing(text: str, file: Path) -> RoutingConfig:
     """Validate routing YAML; raises RoutingFileError listing every problem."""
-    loader = _Loader(text)
     located = _Located()
+    loader: _Loader | None = None
     try:
+        loader = _Loader(text)  # its reader already refuses control characters
         node = loader.get_single_node()
         if node is not None:
             located.index(loader, node, ())
@@ -626,7 +627,8 @@ def parse_routing(text: str, file: Path) -> RoutingConfig:
     except (ValueError, TypeError, RecursionError) as exc:
         raise RoutingFileError([f"{file}: cannot be read as YAML: {exc}"], file) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
     if data is None:
         raise RoutingFileError(

@@ -6,6 +6,7 @@ Both spend Udesk's low-priority budget and run on one replica at a time (``leade
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import time
@@ -48,6 +49,7 @@ class Watchers:
         self.ticket_interval = ticket_interval
         self.tickets = tickets
         self.queue_max_wait = queue_max_wait
+        self._catch_up_now = asyncio.Event()
 
     async def run_queue_polls(self) -> None:
         while True:
@@ -61,11 +63,18 @@ class Watchers:
             if self.tickets is not None and await self.leader():
                 await self.tickets.poll()
 
+    def nudge_catch_up(self) -> None:
+        """Catch up now rather than at the next interval (after a database outage, pushes
+        Udesk sent meanwhile were refused and are only found by asking)."""
+        self._catch_up_now.set()
+
     async def run_catch_up(self) -> None:
         while True:
             if await self.leader():
                 await self.catch_up()
-            await asyncio.sleep(self.catch_up_interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._catch_up_now.wait(), self.catch_up_interval)
+            self._catch_up_now.clear()
 
     async def poll_queues(self) -> None:
         async with self.sessions() as s:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,7 +22,14 @@ async def get_by_user(session: AsyncSession, user_id: int) -> Customer | None:
 
 
 async def get_by_token(session: AsyncSession, token: str) -> Customer | None:
-    return await session.scalar(select(Customer).where(Customer.customer_token == token))
+    found = await session.scalar(select(Customer).where(Customer.customer_token == token))
+    # --- deep links: a customer linked to a company's Udesk customer still answers to
+    # the token they had before (late pushes about earlier sessions) ---
+    own = re.fullmatch(r"tg-([1-9][0-9]{0,17})", token)
+    if found is None and own is not None:
+        found = await get_by_user(session, int(own.group(1)))
+    # --- end deep links ---
+    return found
 
 
 async def upsert_from_user(session: AsyncSession, user: UserInfo) -> tuple[Customer, bool]:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -13,12 +15,40 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+# What "the database is unavailable" looks like from here.  asyncpg raises some errors that
+# SQLAlchemy does not wrap, e.g. CannotConnectNowError (57P03) while PostgreSQL shuts down or
+# starts up; missing them once let a restart kill the dispatchers.
+DATABASE_DOWN: tuple[type[BaseException], ...] = (
+    OperationalError,
+    DBAPIError,
+    OSError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+)
+
+
+def is_bad_data(exc: BaseException) -> bool:
+    """The database refused a value (SQLSTATE class 22: a NUL, a number out of range, a
+    string too long), as opposed to being unavailable.  asyncpg's errors reach us wrapped in
+    a plain DBAPIError, so the cause chain is looked at."""
+    if isinstance(exc, DataError | OverflowError | UnicodeError):
+        return True
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            break
+        state = getattr(seen, "sqlstate", None) or getattr(seen, "pgcode", None)
+        if isinstance(state, str) and state.startswith("22"):
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return False
+
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     """An engine tuned for the bridge: WAL and foreign keys on SQLite, a bounded pool on PG."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -43,7 +73,14 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     # No pool_pre_ping: it costs a round trip on every checkout (several per message), and
     # SQLAlchemy already invalidates the whole pool on the first disconnect error, which the
     # dispatchers retry; that is how the bridge rides out a PostgreSQL restart.
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_recycle=1800,
+        # Statement parameters are message content and phone numbers: never in errors/logs.
+        hide_parameters=True,
+    )
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -16,11 +16,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError, OperationalError
-
-from bridge import tasks
+from bridge import metrics, tasks
+from bridge.logs import correlation_id
+from bridge.store.db import DATABASE_DOWN
 from bridge.store.notify import Waker
 from bridge.store.queue import Claimed, DurableQueue
+from bridge.store.tables import utcnow
 
 log = logging.getLogger("bridge.store.dispatcher")
 
@@ -47,6 +48,9 @@ class Fail:
 
 Outcome = Done | Retry | Fail
 Handler = Callable[[Claimed], Awaitable[Outcome]]
+
+
+MAX_CRASHES = 5
 
 
 def backoff(attempt: int, *, base: float = 1.0, cap: float = 300.0) -> float:
@@ -82,6 +86,10 @@ class Dispatcher:
         self._slot_freed = asyncio.Event()
         # Dead workers' records are looked for now and then, not on every claim.
         self._recovery_interval = max(0.5, queue.lease.total_seconds() / 4)
+        self._database_down = False
+        # Called when the database answers again after an outage (e.g. to catch up on
+        # Udesk pushes that were refused meanwhile).
+        self.on_recovered: Callable[[], None] | None = None
         self._last_recovery = 0.0
 
     @property
@@ -116,10 +124,15 @@ class Dispatcher:
                     now = time.monotonic()
                     if now - self._last_recovery > self._recovery_interval:
                         self._last_recovery = now
-                        await self.queue.recover_expired()
+                        await self.queue.recover_expired(keep=set(self._inflight))
                     claimed = await self.queue.claim(free)
-                except (OperationalError, DBAPIError, OSError) as exc:
-                    log.warning("database unavailable for %s: %s", self.queue.name, exc)
+                except DATABASE_DOWN as exc:
+                    # The type only: a driver error can quote the statement's parameters
+                    # (message content); the details are at DEBUG.
+                    log.warning(
+                        "database unavailable for %s: %s", self.queue.name, type(exc).__name__
+                    )
+                    log.debug("database error on %s", self.queue.name, exc_info=True)
                     await asyncio.sleep(self.poll_interval)
                     continue
             for record in claimed:
@@ -135,16 +148,26 @@ class Dispatcher:
             await self.waker.wait(self.channel, self.poll_interval)
 
     async def _handle(self, record: Claimed) -> None:
+        # Every log line about this record carries its correlation id (observability).
+        cid = correlation_id.set(record.correlation_id or f"{self.queue.name}:{record.id}")
         try:
             try:
                 outcome = await self.handler(record)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # a bug in a handler must not lose the record
+            except Exception as exc:  # a bug in a handler must not lose the record...
                 log.exception("handler crashed on %s/%s", self.queue.name, record.id)
-                outcome = Retry(f"internal error: {type(exc).__name__}: {exc}")
+                error = f"internal error: {type(exc).__name__}: {exc}"
+                # ...nor block the customer's later records forever: after a few tries it
+                # goes to the dead letter, where an admin can retry it once fixed.
+                if record.attempts >= MAX_CRASHES:
+                    outcome = Fail(error)
+                else:
+                    outcome = Retry(error)
             await self._record(record, outcome)
+            self._observe(record, outcome)
         finally:
+            correlation_id.reset(cid)
             self._inflight.pop(record.id, None)
             self._slot_freed.set()
             # A finished record may unblock the next one of the same lock.
@@ -169,11 +192,33 @@ class Dispatcher:
                         record.id, delay=delay, error=outcome.error, **outcome.values
                     )
                 return
-            except (OperationalError, DBAPIError, OSError) as exc:
+            except DATABASE_DOWN as exc:
                 # The database is down: keep trying; if we never manage, the lease expires
                 # and the record is retried, which the dedup key makes harmless.
-                log.warning("cannot record outcome of %s (%s), retrying", record.id, exc)
+                log.warning(
+                    "cannot record outcome of %s (%s), retrying", record.id, type(exc).__name__
+                )
+                log.debug("recording the outcome of %s failed", record.id, exc_info=True)
                 await asyncio.sleep(min(5.0, 0.2 * 2**attempt))
+
+    def _observe(self, record: Claimed, outcome: Outcome) -> None:
+        """Count the outcome (and the delivery latency of a done record) for /metrics."""
+        name = "retry"
+        if isinstance(outcome, Done):
+            name = "done"
+        elif isinstance(outcome, Fail):
+            name = "failed"
+        age = (utcnow() - record.created_at).total_seconds()
+        metrics.record_outcome(self.queue.name, record.kind, name, age)
+        log.debug(
+            "%s/%s %s (attempt %d, %.3fs since created)",
+            self.queue.name,
+            record.id,
+            name,
+            record.attempts,
+            age,
+            extra={"queue": self.queue.name, "record_id": record.id, "outcome": name},
+        )
 
     async def _renew_leases(self) -> None:
         interval = max(1.0, self.queue.lease.total_seconds() / 3)
@@ -181,5 +226,5 @@ class Dispatcher:
             await asyncio.sleep(interval)
             try:
                 await self.queue.extend_leases(list(self._inflight))
-            except (OperationalError, DBAPIError, OSError):
+            except DATABASE_DOWN:
                 log.warning("could not extend leases on %s", self.queue.name)

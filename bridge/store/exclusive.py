@@ -73,7 +73,23 @@ class PollerLock:
             )
         self._conn = conn
 
+    async def ensure(self) -> None:
+        """Still ours?  A PostgreSQL restart drops the connection and with it the lock: take
+        it again, or stop (AlreadyRunning) if another process got it meanwhile."""
+        if self.engine.dialect.name != "postgresql":
+            return
+        if self._conn is not None:
+            try:
+                await self._conn.scalar(text("SELECT 1"))
+                return
+            except Exception:  # the connection died with the server; the lock is gone
+                self._conn = None
+        await self.acquire()
+
     async def release(self) -> None:
         if self._conn is not None:
-            await self._conn.close()
+            try:
+                await self._conn.close()
+            except Exception:  # closing a connection the server already dropped
+                pass
             self._conn = None

@@ -46,6 +46,18 @@ class Waker:
             log.warning("LISTEN unavailable, dispatchers will poll: %s", type(exc).__name__)
             self._conn = None
 
+    async def keep_listening(self, dsn: str, every: float = 10.0) -> None:
+        """Reconnect LISTEN after PostgreSQL restarts (until then dispatchers just poll)."""
+        while True:
+            await asyncio.sleep(every)
+            if self._conn is None or self._conn.is_closed():
+                self._conn = None
+                await self.listen(dsn)
+                if self._conn is not None:
+                    log.info("LISTEN reconnected")
+                    for name in self.events:
+                        self.wake(name)  # anything notified while we were deaf
+
     def _on_notify(self, _conn: Any, _pid: int, channel: str, _payload: str) -> None:
         self.wake(channel)
 

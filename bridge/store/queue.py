@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
+from bridge.logs import correlation_id as current_correlation_id
 from bridge.store.tables import IN_FLIGHT, QueueColumns, RecordStatus, utcnow
 
 log = logging.getLogger("bridge.store.queue")
@@ -75,7 +77,8 @@ async def enqueue(
         "attempts": 0,
         "scheduled_at": scheduled_at or utcnow(),
         "created_at": utcnow(),
-        "correlation_id": correlation_id,
+        # Records made while handling another inherit its id, so one message can be followed.
+        "correlation_id": (correlation_id or current_correlation_id.get() or "")[:40] or None,
         **extra,
     }
     dialect = session.bind.dialect.name if session.bind else "postgresql"
@@ -274,13 +277,17 @@ class DurableQueue:
                 .values(lease_expires_at=utcnow() + self.lease)
             )
 
-    async def recover_expired(self, *, everything: bool = False) -> int:
+    async def recover_expired(self, *, everything: bool = False, keep: Collection[int] = ()) -> int:
         """Put records of dead workers back in line.  ``everything`` is for SQLite at start,
         where only one process can exist, so nothing in flight can still be alive."""
         t = self.table
         condition = t.status == RecordStatus.DOING.value
         if not everything:
             condition = and_(condition, t.lease_expires_at < utcnow())
+        if keep:
+            # Our own records still in flight: their lease lapsed because the database was
+            # unreachable, not because we died; putting them back would send them twice.
+            condition = and_(condition, t.id.not_in(list(keep)))
         async with self.sessions.begin() as session:
             result = await session.execute(
                 update(t).where(condition).values(status=RecordStatus.TODO.value, worker=None)

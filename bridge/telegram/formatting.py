@@ -472,8 +472,10 @@ def _parse_flow(html: str) -> tuple[str, _FlowParser]:
     try:
         parser.feed(source)
         parser.close()
-    except Exception:  # html.parser can still trip over bizarre declarations
-        log.warning("flow item parsing stopped early", exc_info=True)
+    except Exception as exc:  # html.parser can still trip over bizarre declarations
+        # Its messages quote the HTML (message content): only the type at WARNING.
+        log.warning("flow item parsing stopped early (%s)", type(exc).__name__)
+        log.debug("flow item parsing stopped early", exc_info=True)
     return source, parser
 
 

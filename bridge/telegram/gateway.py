@@ -323,6 +323,10 @@ class TelegramSender:
     # --- media ---------------------------------------------------------------------------
 
     async def _media(self, chat_id: int, media_type: str, url: str, filename: str | None) -> int:
+        if not url.lower().startswith(("http://", "https://")):
+            # Never handed to PTB: a file:// or attach:// "URL" would make it read or upload
+            # something of ours.  Such an attachment cannot be delivered.
+            raise ContentRejected("attachment URL is not http(s)")
         method, field = {
             "image": (self.bot.send_photo, "photo"),
             "audio": (self.bot.send_audio, "audio"),

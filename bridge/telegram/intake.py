@@ -16,7 +16,6 @@ import logging
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Update
 from telegram.error import Conflict, InvalidToken, NetworkError, TelegramError
@@ -24,7 +23,9 @@ from telegram.ext import Application
 
 from bridge.core import intake
 from bridge.core.texts import Texts
+from bridge.store.db import DATABASE_DOWN
 from bridge.store.dispatcher import Done, Fail, Outcome, Retry
+from bridge.store.exclusive import PollerLock
 from bridge.store.notify import mark
 from bridge.store.queue import Claimed, DurableQueue, LeaseLost, enqueue
 from bridge.store.tables import TelegramUpdate
@@ -67,6 +68,7 @@ async def store_updates(
                 lock=_chat_of(update),
                 kind="update",
                 payload=update,
+                correlation_id=f"tg-{update_id}",  # followed into the records it makes
             )
             new += created is not None
         if new:
@@ -82,10 +84,12 @@ class Poller:
         app: Application[Any, Any, Any, Any, Any, Any],
         sessions: async_sessionmaker[AsyncSession],
         *,
+        lock: PollerLock | None = None,
         timeout: int = 25,
     ) -> None:
         self.app = app
         self.sessions = sessions
+        self.lock = lock
         self.timeout = timeout
         self.offset: int | None = None
 
@@ -93,6 +97,12 @@ class Poller:
         await self.app.bot.delete_webhook(drop_pending_updates=False)
         backoff = 1.0
         while True:
+            if self.lock is not None:
+                try:
+                    await self.lock.ensure()
+                except DATABASE_DOWN:
+                    await asyncio.sleep(2)
+                    continue
             try:
                 updates = await self.app.bot.get_updates(
                     offset=self.offset,
@@ -120,7 +130,7 @@ class Poller:
                 try:
                     await store_updates(self.sessions, raw)
                     break
-                except (OperationalError, DBAPIError, OSError) as exc:
+                except DATABASE_DOWN as exc:
                     # Not stored, so not confirmed: keep the batch and try again.
                     log.warning("cannot store updates (%s); retrying", type(exc).__name__)
                     await asyncio.sleep(2)
@@ -146,7 +156,7 @@ def webhook_handler(sessions: async_sessionmaker[AsyncSession], secret: str) -> 
             )
         try:
             await store_updates(sessions, [update])
-        except (OperationalError, DBAPIError, OSError):
+        except DATABASE_DOWN:
             log.warning("database unavailable; Telegram will redeliver the update")
             return web.json_response({"error": "unavailable", "detail": ""}, status=503)
         return web.Response(status=200)

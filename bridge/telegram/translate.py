@@ -126,12 +126,14 @@ def message_event(message: Message, *, edited: bool) -> CustomerMessage | None:
 class Translator:
     """Registers handlers on an Application and collects what they translate."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, forget_command: bool = False) -> None:
         self._results: dict[int, Incoming] = {}
+        self.forget_command = forget_command  # privacy: /forget only with FORGET_COMMAND
 
     def install(self, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         private = filters.ChatType.PRIVATE
-        for name in COMMANDS:
+        names = (*COMMANDS, "forget") if self.forget_command else COMMANDS
+        for name in names:
             app.add_handler(CommandHandler(name, self._command, filters=private))
         app.add_handler(CallbackQueryHandler(self._button))
         app.add_handler(ChatMemberHandler(self._membership, ChatMemberHandler.MY_CHAT_MEMBER))

@@ -44,6 +44,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import aiohttp
 
+from bridge import metrics
 from bridge.udesk.budget import Priority, RateBudget
 from bridge.udesk.errors import (
     CODE_BAD_SIGNATURE,
@@ -315,6 +316,7 @@ class UdeskClient:
             except _Failure as failure:
                 err = failure.error
                 elapsed = time.monotonic() - started
+                metrics.udesk_call(method, path, elapsed, err.code, err)
                 retryable = isinstance(err, UdeskTransientError) and (
                     idempotent or failure.certainly_not_processed
                 )
@@ -353,6 +355,7 @@ class UdeskClient:
                 raise err from None
             elapsed = time.monotonic() - started
             code = _as_code(answer_body.get("code"))
+            metrics.udesk_call(method, path, elapsed, code)
             log.debug(
                 "udesk %s %s ok (code=%s attempt=%d elapsed=%.3fs)",
                 method,

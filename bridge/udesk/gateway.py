@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from bridge.core import errors as core
@@ -9,7 +10,7 @@ from bridge.core.model import AgentMessage
 from bridge.core.ports import MessageTarget, Route, SessionOpened, TicketReply
 from bridge.udesk import errors as udesk
 from bridge.udesk.budget import Priority
-from bridge.udesk.client import UdeskClient
+from bridge.udesk.client import CODE_NOT_FOUND, UdeskClient
 from bridge.udesk.push_translate import agent_message
 
 
@@ -245,3 +246,31 @@ class UdeskGateway:
             if message is not None:
                 found.append(message)
         return found
+
+    # --- erasure (issue "privacy"; bridge/privacy/erase.py) ------------------------------
+
+    async def find_customer_id(self, token: str) -> int | None:
+        """The Udesk id of the customer with this ``open_api_token``; None if there is none."""
+        async with _translate:
+            customer = await self.client.get_customer_by_token(token)
+        return customer.id if customer is not None else None
+
+    async def destroy_im_sessions(
+        self, customer_id: int, start: dt.datetime, end: dt.datetime
+    ) -> None:
+        """Delete the customer's closed IM sessions created between ``start`` and ``end``."""
+        async with _translate:
+            await self.client.destroy_session(start, end, customer_id)
+
+    async def destroy_customer(self, token: str) -> bool:
+        """Delete the customer; False when Udesk has no such customer (2005)."""
+        async with _translate:
+            try:
+                await self.client.destroy_customer(token, by="token")
+            except udesk.UdeskPermanentError as exc:
+                if type(exc) is udesk.UdeskPermanentError and exc.code == CODE_NOT_FOUND:
+                    return False
+                raise
+        return True
+
+    # --- end erasure ---------------------------------------------------------------------

@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
+import time
 from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bridge import metrics
 from bridge.core import agent_side
 from bridge.core.texts import Texts
+from bridge.logs import correlation_id
+from bridge.store.db import DATABASE_DOWN, is_bad_data
 from bridge.store.tables import Customer, ImSession, RejectedPush
 from bridge.udesk.push_models import PushParseError, ReadStatusPush, parse_push
 from bridge.udesk.push_translate import translate
@@ -40,7 +44,7 @@ async def reject(
     try:
         async with sessions.begin() as session:
             session.add(RejectedPush(endpoint=endpoint, reason=reason[:2000], body=body))
-    except (OperationalError, DBAPIError, OSError):
+    except DATABASE_DOWN:
         log.error("could not keep a rejected %s body (database down)", endpoint)
 
 
@@ -56,11 +60,22 @@ async def _token_for_urobot(session: AsyncSession, urobot_session_id: int | None
     )
 
 
+def push_correlation_id(message_id: object) -> str:
+    """``udesk-<message_id>``, plain ASCII, fit for the 40-character column."""
+    return "udesk-" + re.sub(r"[^A-Za-z0-9._:-]", "_", str(message_id))[:34]
+
+
 def push_handler(
     sessions: async_sessionmaker[AsyncSession],
     texts: Callable[[], Texts],
     secret: str,
 ) -> Callable[[web.Request], Any]:
+    async def unstorable(body: bytes, exc: BaseException) -> web.Response:
+        reason = f"values that cannot be stored ({type(exc).__name__})"
+        log.warning("rejected a Udesk push: %s", reason)
+        await reject(sessions, "push", reason, body)
+        return error_response(400, "bad_push", reason)
+
     async def handle(request: web.Request) -> web.Response:
         if not secret_matches(request, secret):
             return error_response(404, "not_found")
@@ -74,7 +89,12 @@ def push_handler(
         if isinstance(push, ReadStatusPush):
             log.debug("agent read %d messages", len(push.message_ids))
             return web.Response(status=200)
-        token, messages = translate(push)
+        try:
+            token, messages = translate(push)
+        except (ValueError, TypeError, OverflowError) as exc:
+            return await unstorable(body, exc)
+        if messages:  # the inbound records it makes carry it (observability)
+            correlation_id.set(push_correlation_id(messages[0].message_id))
         try:
             if token is None and messages:
                 async with sessions() as session:
@@ -85,9 +105,32 @@ def push_handler(
                 return web.Response(status=200)
             async with sessions.begin() as session:
                 await agent_side.accept_push(session, texts(), token, messages)
-        except (OperationalError, DBAPIError, OSError) as exc:
-            log.error("database unavailable (%s): push not stored, answering 503", exc)
+        except (OverflowError, UnicodeError, ValueError) as exc:
+            return await unstorable(body, exc)
+        except DATABASE_DOWN as exc:
+            if is_bad_data(exc):
+                # It parsed, but a value cannot be stored (a NUL, a lone surrogate, a number
+                # beyond 64 bits): a precise 400 and the body kept, never a 5xx.
+                return await unstorable(body, exc)
+            # The type only: a driver error can quote the push's content (its parameters).
+            log.error(
+                "database unavailable (%s): push not stored, answering 503", type(exc).__name__
+            )
             return error_response(503, "unavailable", "not stored; try again")
         return web.Response(status=200)
 
-    return handle
+    async def timed(request: web.Request) -> web.Response:
+        """Counts every push by status and times the acknowledgement (observability)."""
+        started = time.monotonic()
+        cid = correlation_id.set(None)
+        try:
+            response = await handle(request)
+        except web.HTTPException as exc:  # e.g. 413, body over the limit
+            metrics.push_answered(exc.status, time.monotonic() - started)
+            raise
+        finally:
+            correlation_id.reset(cid)
+        metrics.push_answered(response.status, time.monotonic() - started)
+        return response
+
+    return timed

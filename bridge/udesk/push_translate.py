@@ -79,9 +79,18 @@ def from_urobot(m: wire.UrobotMessage) -> AgentMessage:
         content=html,
         questions=questions,
         flow_items=flow_items,
-        log_id=int(m.log_id) if str(m.log_id).isdigit() else None,
-        urobot_session_id=int(m.session_id) if str(m.session_id).isdigit() else None,
+        log_id=_int64(m.log_id),
+        urobot_session_id=_int64(m.session_id),
     )
+
+
+def _int64(value: object) -> int | None:
+    """An id Udesk sent as text, when it is a number that fits our columns."""
+    text = str(value)
+    if not text.isascii() or not text.isdecimal():
+        return None
+    number = int(text)
+    return number if number < 2**63 else None
 
 
 def translate(push: wire.Push) -> tuple[str | None, list[AgentMessage]]:

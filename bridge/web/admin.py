@@ -8,6 +8,7 @@ nothing without it.  Errors use the one shape ``{"error": code, "detail": text}`
 from __future__ import annotations
 
 import hmac
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -36,6 +37,10 @@ class AdminApi:
         post(r"/admin/messages/{direction}/{id:\d{1,18}}/retry", self._guard(self.retry))
         post(r"/admin/messages/{direction}/{id:\d{1,18}}/discard", self._guard(self.discard))
         get("/admin/routing", self._guard(self.routing))
+        # privacy: the right of access and erasure (bridge/privacy)
+        person = r"/admin/customers/{telegram_user_id:-?\d{1,18}}"
+        get(f"{person}/export", self._guard(self.export_customer))
+        post(f"{person}/erase", self._guard(self.erase_customer))
         post("/admin/routing/reload", self._guard(self.reload_routing))
         app.router.add_route("*", "/admin{tail:(/.*)?}", self._guard(self.unknown))
 
@@ -128,6 +133,27 @@ class AdminApi:
             detail = "the file was refused and the rules in force stay:\n" + "\n".join(problems)
             raise AdminError(422, "routing_file_invalid", detail)
         return web.json_response({"status": "reloaded", "routing": self.router.config.describe()})
+
+    # --- privacy (issue "privacy") ------------------------------------------------------
+
+    async def export_customer(self, request: web.Request) -> web.Response:
+        user = int(request.match_info["telegram_user_id"])
+        return web.json_response(await self.ops.export_customer(user))
+
+    async def erase_customer(self, request: web.Request) -> web.Response:
+        user = int(request.match_info["telegram_user_id"])
+        raw = await request.read()
+        try:
+            body = json.loads(raw) if raw.strip() else {}
+        except ValueError:
+            raise AdminError(400, "bad_request", 'the body is JSON: {"dry_run": true}') from None
+        dry_run = body.get("dry_run", False) if isinstance(body, dict) else None
+        if not isinstance(dry_run, bool):
+            raise AdminError(400, "bad_request", 'the body is {"dry_run": true|false}')
+        report = await self.ops.erase_customer(user, dry_run=dry_run)
+        return web.json_response(report)
+
+    # --- end privacy ---------------------------------------------------------------------
 
     async def unknown(self, request: web.Request) -> web.Response:
         raise AdminError(404, "not_found", f"no admin endpoint {request.method} {request.path}")

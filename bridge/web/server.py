@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bridge.web import health
+from bridge.web import health, metrics_route
 from bridge.web.errors import error_middleware
 from bridge.web.keys import ENGINE, READINESS_CHECKS
 
@@ -19,4 +19,5 @@ def create_web_app(engine: AsyncEngine) -> web.Application:
     app[ENGINE] = engine
     app[READINESS_CHECKS] = {}
     health.add_routes(app)
+    metrics_route.add_routes(app)  # GET /metrics
     return app
