@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
@@ -16,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bridge.admin.operations import AdminOps
 from bridge.admin.reload import reload_routing
 from bridge.core import intake
-from bridge.core.errors import SessionGone, TransientError
 from bridge.core.routing import Router
+from bridge.sandbox.udesk_sim import UdeskSimulator
 from bridge.store.db import session_factory
 from bridge.store.notify import Waker, waking_sessions
 from bridge.store.tables import (
@@ -27,37 +28,22 @@ from bridge.store.tables import (
     OutboundMessage,
     utcnow,
 )
+from bridge.udesk.budget import RateBudget
+from bridge.udesk.client import UdeskClient
+from bridge.udesk.gateway import UdeskGateway
 from bridge.web.admin import AdminApi
 from bridge.web.server import create_web_app
+from tests.e2e.conftest import UDESK_EMAIL, UDESK_TOKEN, free_port, start_udesk
 
 TOKEN = "admin-token-for-tests-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @dataclass
-class FakeUdesk:
-    """Records what the admin API asked of Udesk; ``fail`` makes the next call raise."""
-
-    closed: list[int] = field(default_factory=list)
-    left: list[tuple[str, str]] = field(default_factory=list)
-    fail: Exception | None = None
-
-    async def close_session(self, im_sub_session_id: int) -> None:
-        if self.fail:
-            raise self.fail
-        self.closed.append(im_sub_session_id)
-
-    async def leave_queue(self, token: str, queue_name: str) -> None:
-        if self.fail:
-            raise self.fail
-        self.left.append((token, queue_name))
-
-
-@dataclass
 class Admin:
     client: TestClient[Any, Any]
     engine: AsyncEngine
-    udesk: FakeUdesk
+    udesk: UdeskSimulator
     waker: Waker
     router: Router
     routing_file: Path
@@ -85,11 +71,24 @@ async def admin(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[Admin]:
     routing_file = tmp_path / "routing.yaml"
     routing_file.write_text(ROUTING)
     router = Router.from_file(routing_file)
-    udesk = FakeUdesk()
+    # The real client over HTTP to the Udesk simulator: what the admin asks of Udesk is
+    # read from the simulator's recorded calls.
+    udesk_port = free_port()
+    udesk, udesk_runner = await start_udesk(udesk_port, "http://127.0.0.1:9/unused")
+    http = aiohttp.ClientSession()
+    client_udesk = UdeskClient(
+        f"http://127.0.0.1:{udesk_port}/open_api_v1",
+        UDESK_EMAIL,
+        UDESK_TOKEN,
+        session=http,
+        budget=RateBudget(None),
+        timeout=2,
+        max_attempts=1,
+    )
     waker = Waker([intake.OUTBOUND, intake.INBOUND])
     sessions = waking_sessions(engine, waker)
     app = create_web_app(engine)
-    ops = AdminOps(sessions, udesk, lambda: router.texts)  # type: ignore[arg-type]
+    ops = AdminOps(sessions, UdeskGateway(client_udesk), lambda: router.texts)
     api = AdminApi(TOKEN, ops, router, lambda: reload_routing(router, trigger="admin"))
     api.add_routes(app)
     client: TestClient[Any, Any] = TestClient(TestServer(app))
@@ -98,6 +97,8 @@ async def admin(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[Admin]:
         yield Admin(client, engine, udesk, waker, router, routing_file)
     finally:
         await client.close()
+        await http.close()
+        await udesk_runner.cleanup()
 
 
 async def seed(engine: AsyncEngine) -> dict[str, int]:
@@ -264,7 +265,7 @@ async def test_closing_sessions_closes_them_in_udesk_then_here(admin: Admin) -> 
     status, body = await admin.post(f"/admin/sessions/{ids['agent']}/close")
     assert status == 200
     assert body["session"]["state"] == "closed" and body["session"]["closed_at"]
-    assert admin.udesk.closed == [777]
+    assert [c.path for c in admin.udesk.calls_to("/im/sessions/777")] == ["/im/sessions/777"]
     # The customer is told, like when an agent closes the conversation.
     async with session_factory(admin.engine)() as s:
         told = (await s.scalars(select(InboundMessage).where(InboundMessage.chat_id == 1000))).all()
@@ -273,7 +274,8 @@ async def test_closing_sessions_closes_them_in_udesk_then_here(admin: Admin) -> 
 
     status, body = await admin.post(f"/admin/sessions/{ids['queued_second']}/close")
     assert status == 200 and body["session"]["state"] == "closed"
-    assert admin.udesk.left == [("tok-1", "queue:1:agent:2")]
+    (left,) = admin.udesk.calls_to("/im/sessions/close_queue")
+    assert (left.query["customer_token"], left.query["queue"]) == ("tok-1", "queue:1:agent:2")
     status, body = await admin.get("/admin/queue")
     assert [s["id"] for s in body["sessions"]] == [ids["queued_first"]]
 
@@ -283,13 +285,13 @@ async def test_closing_sessions_closes_them_in_udesk_then_here(admin: Admin) -> 
     assert (status, body["error"]) == (404, "unknown_session")
 
     # Udesk unreachable: nothing changes here, the admin is told to try again.
-    admin.udesk.fail = TransientError("timeout")
+    admin.udesk.inject_fault("/im/sessions", "http_500")
     status, body = await admin.post(f"/admin/sessions/{ids['queued_first']}/close")
     assert (status, body["error"]) == (503, "udesk_unavailable")
     status, body = await admin.get("/admin/queue")
     assert body["count"] == 1
-    # Already over on Udesk's side: closed here too.
-    admin.udesk.fail = SessionGone("9200")
+    # Already over on Udesk's side (9200 for an unknown queue entry): closed here too.
+    admin.udesk.clear_faults()
     status, body = await admin.post(f"/admin/sessions/{ids['queued_first']}/close")
     assert status == 200 and body["session"]["state"] == "closed"
 
