@@ -28,7 +28,7 @@ from tests.processes import BridgeProcess, bridge_env
 USER = {"id": 7101, "first_name": "Ivo", "language_code": "en"}
 CHAT = 7101
 TOKEN = "tg-7101"
-OTHER_BOT_TOKEN = "987654321:AAH-another-bots-token-never-configured"
+OTHER_BOT_TOKEN = "987654321:another-bots-token-unused"
 
 
 @pytest.fixture
