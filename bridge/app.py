@@ -120,13 +120,20 @@ async def run_until_signalled(settings: Settings, *, run_migrations: bool = True
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+
+    def reload_routing() -> None:
+        # SIGHUP reloads the routing file (a broken one is refused; see bridge.admin.reload).
+        # Installed before start: a reload sent while starting must not kill the process
+        # (SIGHUP's default action), it just finds nothing to reload yet.
+        if app.parts is not None:
+            app.parts.reload_routing("SIGHUP")
+        else:
+            log.info("SIGHUP while starting: the routing file is read at start anyway")
+
+    loop.add_signal_handler(signal.SIGHUP, reload_routing)
+    loop.add_signal_handler(signal.SIGUSR1, dump_tasks)
     try:
         await app.start()
-        # SIGHUP reloads the routing file (a broken one is refused; see bridge.admin.reload).
-        parts = app.parts
-        if parts is not None:
-            loop.add_signal_handler(signal.SIGHUP, parts.reload_routing, "SIGHUP")
-        loop.add_signal_handler(signal.SIGUSR1, dump_tasks)
         log.info("bridge started")
         await stop.wait()
         log.info("stopping")
