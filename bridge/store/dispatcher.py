@@ -103,6 +103,12 @@ class Dispatcher:
     async def stop(self, timeout: float = 10.0) -> None:
         """Stop claiming; let running handlers finish within ``timeout``, release the rest."""
         self._stopping = True
+        # Let the claim loop notice and leave on its own: cancelling it in the middle of a
+        # claim would abandon a transaction (on SQLite, with the write lock held).
+        self.waker.wake(self.channel)
+        self._slot_freed.set()
+        if self._loop_task is not None:
+            await asyncio.wait([self._loop_task], timeout=5.0)
         await tasks.cancel_and_wait(self._loop_task)
         if self._inflight:
             await asyncio.wait(list(self._inflight.values()), timeout=timeout)
