@@ -296,15 +296,3 @@ class DurableQueue:
         if count:
             log.info("recovered %d abandoned records in %s", count, self.name)
         return count
-
-    async def next_due(self) -> dt.datetime | None:
-        """When the earliest waiting record becomes due (for the dispatcher's sleep)."""
-        t = self.table
-        async with self.sessions() as session:
-            value = await session.scalar(
-                select(t.scheduled_at)
-                .where(t.status == RecordStatus.TODO.value)
-                .order_by(t.scheduled_at)
-                .limit(1)
-            )
-        return _aware(value) if value is not None else None

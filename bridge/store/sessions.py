@@ -16,15 +16,6 @@ async def open_for(session: AsyncSession, customer_id: int) -> ImSession | None:
     )
 
 
-async def latest_for(session: AsyncSession, customer_id: int) -> ImSession | None:
-    return await session.scalar(
-        select(ImSession)
-        .where(ImSession.customer_id == customer_id)
-        .order_by(ImSession.id.desc())
-        .limit(1)
-    )
-
-
 async def by_sub_session(session: AsyncSession, im_sub_session_id: int) -> ImSession | None:
     return await session.scalar(
         select(ImSession)
