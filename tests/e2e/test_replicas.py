@@ -42,8 +42,12 @@ class RoundRobin:
         assert self.http is not None
         body = await request.read()
         headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
-        for _ in range(2 * len(self.ports)):
-            port = self.ports[next(self.turn)]
+        # Each request walks the ring from its own starting point: with a shared cycle,
+        # concurrent requests would take each other's turns and one could meet the dead
+        # replica on every try.
+        start = next(self.turn)
+        for attempt in range(2 * len(self.ports)):
+            port = self.ports[(start + attempt) % len(self.ports)]
             url = f"http://127.0.0.1:{port}{request.rel_url}"
             try:
                 async with self.http.request(
