@@ -79,7 +79,7 @@ class BridgeApp:
             sqlite_lock = SqliteLock(url)
             sqlite_lock.acquire()
             self.lifecycle.on_stop("sqlite lock", _async(sqlite_lock.release))
-        self.engine = create_engine(url)
+        self.engine = create_engine(url, pool_size=settings.database_pool_size)
         self.lifecycle.on_stop("database", self.engine.dispose)
 
         self.parts = parts = await build_parts(settings, self.engine, self.lifecycle)

@@ -37,7 +37,7 @@ from bridge.core.watchers import Watchers
 from bridge.privacy.erase import Eraser
 from bridge.privacy.forget import ForgetHandler
 from bridge.settings import Settings, SettingsError
-from bridge.store.db import asyncpg_dsn, is_postgres
+from bridge.store.db import asyncpg_dsn, is_postgres, read_session_factory
 from bridge.store.dispatcher import Dispatcher
 from bridge.store.exclusive import PollerLock
 from bridge.store.leader import LeaderLock
@@ -48,6 +48,7 @@ from bridge.store.retention import Purger, Retention
 from bridge.store.tables import InboundMessage, OutboundMessage, TelegramUpdate
 from bridge.telegram.gateway import TelegramSender
 from bridge.telegram.intake import UPDATES, Poller, UpdateProcessor, webhook_handler
+from bridge.telegram.ratelimit import WindowRateLimiter
 from bridge.telegram.translate import Translator
 from bridge.udesk.budget import RateBudget
 from bridge.udesk.client import UdeskClient
@@ -82,6 +83,7 @@ class Parts:
     watchers: Watchers
     leader: LeaderLock
     poller_lock: PollerLock | None = None
+    update_processor: UpdateProcessor | None = None
     dispatchers: list[Dispatcher] = field(default_factory=list)
 
     def texts(self) -> Texts:
@@ -129,7 +131,11 @@ class Parts:
         if s.telegram_mode == "webhook" and s.telegram_webhook_secret is not None:
             app.router.add_post(
                 "/telegram/webhook",
-                webhook_handler(sessions, s.telegram_webhook_secret.get_secret_value()),
+                webhook_handler(
+                    sessions,
+                    s.telegram_webhook_secret.get_secret_value(),
+                    self.update_processor,
+                ),
             )
         app[READINESS_CHECKS]["udesk_budget"] = self._budget_check
         self._add_observability(app)
@@ -195,7 +201,9 @@ class Parts:
             background.append(tasks.create(purger.run(), name="purge"))
         # --- end privacy ---
         if s.telegram_mode == "polling":
-            poller = Poller(self.ptb, self.sessions, lock=self.poller_lock)
+            poller = Poller(
+                self.ptb, self.sessions, lock=self.poller_lock, processor=self.update_processor
+            )
             background.append(tasks.create(poller.run(), name="telegram-poller"))
         else:
             await self.ptb.bot.set_webhook(
@@ -214,14 +222,14 @@ class Parts:
 
 
 def _rate_limiter(s: Settings) -> AIORateLimiter | None:
-    """PTB's limiter for the bot as a whole, evenly spaced (one request every 1/N s) rather
-    than bursts of N: Telegram counts N per second in any window.  max_retries=0: a 429
-    goes back to the dispatcher, which retries that chat's record after retry_after
-    without pausing every other chat (AIORateLimiter's own retry pauses them all)."""
+    """PTB's limiter for the bot as a whole, its overall limit kept over a sliding window
+    as Telegram counts it (bridge.telegram.ratelimit).  max_retries=0: a 429 goes back to
+    the dispatcher, which retries that chat's record after retry_after without pausing
+    every other chat (AIORateLimiter's own retry pauses them all)."""
     rate = s.telegram_rate_limit
     if rate.unlimited:
         return None
-    return AIORateLimiter(overall_max_rate=1, overall_time_period=rate.per_seconds / rate.calls)
+    return WindowRateLimiter(rate.calls, rate.per_seconds)
 
 
 async def _start_ptb(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
@@ -270,6 +278,7 @@ async def build_parts(settings: Settings, engine: AsyncEngine, lifecycle: Lifecy
 
     waker = Waker([UPDATES, intake.OUTBOUND, intake.INBOUND])
     sessions = waking_sessions(engine, waker)
+    reads = read_session_factory(engine)
     if is_postgres(engine):
         await waker.listen(asyncpg_dsn(s.database_url.get_secret_value()))
     lifecycle.on_stop("notifications", waker.close)
@@ -350,8 +359,9 @@ async def build_parts(settings: Settings, engine: AsyncEngine, lifecycle: Lifecy
         previews,
         tickets,
         OutboundConfig(delivery_deadline=s.delivery_deadline, max_media_bytes=s.max_media_bytes),
+        reads=reads,
     )
-    inbound = Inbound(sessions, sender, delivery_deadline=s.delivery_deadline)
+    inbound = Inbound(sessions, sender, delivery_deadline=s.delivery_deadline, reads=reads)
     updates = UpdateProcessor(
         ptb,
         translator,
@@ -400,4 +410,5 @@ async def build_parts(settings: Settings, engine: AsyncEngine, lifecycle: Lifecy
         watchers=watchers,
         leader=leader,
         poller_lock=poller_lock,
+        update_processor=updates,
     )

@@ -94,7 +94,7 @@ class Settings(BaseSettings):
     telegram_api_url: str = "https://api.telegram.org"
     telegram_mode: Literal["polling", "webhook"] = "polling"
     telegram_webhook_secret: SecretStr | None = None
-    telegram_rate_limit: RateValue = Field(default_factory=lambda: Rate(29, 1.0))
+    telegram_rate_limit: RateValue = Field(default_factory=lambda: Rate(30, 1.0))
     telegram_chat_rate_limit: RateValue = Field(default_factory=lambda: Rate(1, 1.05))
 
     # Udesk
@@ -107,6 +107,8 @@ class Settings(BaseSettings):
 
     # Storage and server
     database_url: SecretStr = SecretStr("sqlite+aiosqlite:///bridge.db")
+    # PostgreSQL connections kept open per process (as many again may be opened at peaks).
+    database_pool_size: int = Field(default=20, ge=1, le=500)
     bridge_host: str = "0.0.0.0"
     bridge_port: int = Field(default=8080, ge=0, le=65535)
     public_url: str  # media links always need it; webhook mode too

@@ -306,15 +306,17 @@ class Inbound:
         telegram: TelegramGateway,
         *,
         delivery_deadline: float,
+        reads: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
         self.sessions = sessions
+        self.reads = reads or sessions  # single reads, no transaction (store.db)
         self.telegram = telegram
         self.deadline = delivery_deadline
 
     async def handle(self, record: Claimed) -> Outcome:
         customer_id = record.extra.get("customer_id")
         chat_id = record.extra.get("chat_id")
-        async with self.sessions() as s:
+        async with self.reads() as s:
             customer = await s.get(Customer, customer_id) if customer_id else None
             im_session = None
             if record.kind == "queue_position" and record.payload.get("session_id"):

@@ -89,8 +89,11 @@ class Outbound:
         previews: PreviewSender,
         tickets: TicketDesk,
         config: OutboundConfig,
+        *,
+        reads: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
         self.sessions = sessions
+        self.reads = reads or sessions  # single reads, no transaction (store.db)
         self.udesk = udesk
         self.telegram = telegram
         self.router = router
@@ -98,13 +101,15 @@ class Outbound:
         self.previews = previews
         self.tickets = tickets
         self.config = config
-        self.surveys = SurveyFlow(sessions, udesk, lambda: router.texts, self._answer)
+        self.surveys = SurveyFlow(
+            sessions, udesk, lambda: router.texts, self._answer, reads=self.reads
+        )
 
     # --- entry point -------------------------------------------------------------------
 
     async def handle(self, record: Claimed) -> Outcome:
         customer_id = record.extra.get("customer_id")
-        async with self.sessions() as s:
+        async with self.reads() as s:
             customer = await s.get(Customer, customer_id) if customer_id else None
         if customer is None:
             return Fail("customer no longer exists")
@@ -182,7 +187,7 @@ class Outbound:
         )
 
     async def _current_session(self, customer: Customer) -> ImSession | None:
-        async with self.sessions() as s:
+        async with self.reads() as s:
             return await session_repo.open_for(s, customer.id)
 
     async def _open_session(

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bridge.core import intake
@@ -48,8 +48,11 @@ class SurveyFlow:
         udesk: UdeskGateway,
         texts: Callable[[], Texts],
         answer: Answer,
+        *,
+        reads: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
         self.sessions = sessions
+        self.reads = reads or sessions
         self.udesk = udesk
         self.texts = texts
         self.answer = answer
@@ -120,18 +123,12 @@ class SurveyFlow:
 
     async def take_remark(self, customer: Customer, text: str) -> bool:
         """If a survey waits for this customer's remark, ``text`` is it; True if taken."""
+        # Every text message asks; almost always the answer is no, found by one plain read.
+        async with self.reads() as s:
+            if await s.scalar(_awaiting_remark(customer.id)) is None:
+                return False
         async with self.sessions.begin() as s:
-            survey = await s.scalar(
-                select(Survey)
-                .join(ImSession, ImSession.id == Survey.session_id)
-                .where(
-                    ImSession.customer_id == customer.id,
-                    Survey.awaiting_remark.is_(True),
-                    Survey.answered_at.is_(None),
-                )
-                .order_by(Survey.id.desc())
-                .limit(1)
-            )
+            survey = await s.scalar(_awaiting_remark(customer.id))
             if survey is None:
                 return False
             survey.remark = text[:1000]
@@ -173,3 +170,18 @@ class SurveyFlow:
             if row is not None:
                 row.answered_option_id = option
                 row.answered_at = utcnow()
+
+
+def _awaiting_remark(customer_id: int) -> Select[tuple[Survey]]:
+    """The customer's latest unanswered survey that waits for a written remark."""
+    return (
+        select(Survey)
+        .join(ImSession, ImSession.id == Survey.session_id)
+        .where(
+            ImSession.customer_id == customer_id,
+            Survey.awaiting_remark.is_(True),
+            Survey.answered_at.is_(None),
+        )
+        .order_by(Survey.id.desc())
+        .limit(1)
+    )

@@ -44,7 +44,7 @@ def is_bad_data(exc: BaseException) -> bool:
     return False
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def create_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
     """An engine tuned for the bridge: WAL and foreign keys on SQLite, a bounded pool on PG."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -73,6 +73,9 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     # No pool_pre_ping: it costs a round trip on every checkout (several per message), and
     # SQLAlchemy already invalidates the whole pool on the first disconnect error, which the
     # dispatchers retry; that is how the bridge rides out a PostgreSQL restart.
+    # The pool must cover the dispatchers' steady demand: a connection opened beyond it is
+    # closed again when returned, and opening one (TLS negotiation, authentication) costs
+    # more than the statements it carries.
     return create_async_engine(
         url,
         pool_size=pool_size,
@@ -85,6 +88,17 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def read_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for single reads that need no transaction (loading a customer before a
+    send): on PostgreSQL in autocommit, which spares the BEGIN and ROLLBACK round trips
+    that would wrap the one SELECT.  On SQLite a transaction there is local and cheap, and
+    ours take the write lock (BEGIN IMMEDIATE), so ordinary sessions are kept."""
+    if not is_postgres(engine):
+        return session_factory(engine)
+    reading = engine.execution_options(isolation_level="AUTOCOMMIT")
+    return async_sessionmaker(reading, expire_on_commit=False)
 
 
 def is_postgres(engine: AsyncEngine) -> bool:

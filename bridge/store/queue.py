@@ -15,11 +15,11 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import aliased
+from sqlalchemy.sql import Executable
 
 from bridge.logs import correlation_id as current_correlation_id
 from bridge.store.tables import IN_FLIGHT, QueueColumns, RecordStatus, utcnow
@@ -44,6 +44,36 @@ class Claimed:
     created_at: dt.datetime
     correlation_id: str | None
     extra: dict[str, Any]
+
+
+def core_table(table: type[QueueColumns]) -> Table:
+    """The Core table behind a queue's ORM class.
+
+    The queue's statements are Core statements on purpose: they run for every message, and
+    an ORM-enabled UPDATE or INSERT (bulk persistence, session synchronisation, ORM result
+    set-up) costs several times the CPU of the same statement in Core, for nothing here:
+    no queue row is ever loaded as an object.
+    """
+    return table.__table__  # type: ignore[attr-defined,no-any-return]
+
+
+_INSERTS: dict[tuple[str, str], Executable] = {}
+
+
+def _insert_statement(table: Table, dialect: str) -> Executable:
+    """``INSERT … ON CONFLICT (dedup_key) DO NOTHING RETURNING id``, built once per table
+    and dialect (building a statement costs more than executing a cached one)."""
+    key = (table.name, dialect)
+    stmt = _INSERTS.get(key)
+    if stmt is None:
+        module = postgresql if dialect == "postgresql" else sqlite
+        stmt = (
+            module.insert(table)  # type: ignore[attr-defined]
+            .on_conflict_do_nothing(index_elements=["dedup_key"])
+            .returning(table.c.id)
+        )
+        _INSERTS[key] = stmt
+    return stmt
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
@@ -82,14 +112,9 @@ async def enqueue(
         **extra,
     }
     dialect = session.bind.dialect.name if session.bind else "postgresql"
-    module = postgresql if dialect == "postgresql" else sqlite
-    stmt = (
-        module.insert(table)  # type: ignore[attr-defined]
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["dedup_key"])
-        .returning(table.id)
-    )
-    result = await session.execute(stmt)
+    # Values go as execute() parameters so the prebuilt statement (and its compiled form)
+    # is reused; every row names the same columns, so the compiled INSERT is shared too.
+    result = await session.execute(_insert_statement(core_table(table), dialect), values)
     return result.scalar_one_or_none()
 
 
@@ -110,55 +135,73 @@ class DurableQueue:
         self.worker_id = worker_id
         self.lease = dt.timedelta(seconds=lease_seconds)
         self.extra_columns = extra_columns
+        self._claim: Executable | None = None
+        self._finishes: dict[frozenset[str], Executable] = {}
 
     @property
     def name(self) -> str:
         return str(self.table.__tablename__)  # type: ignore[attr-defined]
 
+    def _claim_statement(self) -> Executable:
+        """``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING``, one round
+        trip, the usual shape of a PostgreSQL job queue's fetch; built once."""
+        if self._claim is None:
+            t = core_table(self.table)
+            earlier = t.alias("earlier")
+            blocked = exists().where(
+                and_(
+                    earlier.c.lock == t.c.lock,
+                    earlier.c.id < t.c.id,
+                    earlier.c.status.in_(IN_FLIGHT),
+                )
+            )
+            candidates = (
+                select(t.c.id)
+                .where(
+                    t.c.status == RecordStatus.TODO.value,
+                    t.c.scheduled_at <= bindparam("now"),
+                    ~blocked,
+                )
+                .order_by(t.c.id)
+                .limit(bindparam("limit"))
+                .with_for_update(skip_locked=True, of=t)
+            )
+            columns = [
+                t.c.id,
+                t.c.dedup_key,
+                t.c.lock,
+                t.c.kind,
+                t.c.payload,
+                t.c.attempts,
+                t.c.created_at,
+                t.c.correlation_id,
+                *(t.c[c] for c in self.extra_columns),
+            ]
+            self._claim = (
+                update(t)
+                .where(
+                    t.c.id.in_(candidates.scalar_subquery()),
+                    t.c.status == RecordStatus.TODO.value,
+                )
+                .values(
+                    status=RecordStatus.DOING.value,
+                    attempts=t.c.attempts + 1,
+                    lease_expires_at=bindparam("lease_until"),
+                    worker=self.worker_id,
+                )
+                .returning(*columns)
+            )
+        return self._claim
+
     async def claim(self, limit: int) -> list[Claimed]:
         """Take up to ``limit`` records whose turn has come; committed before returning."""
         if limit <= 0:
             return []
-        t = self.table
-        earlier = aliased(t)
         now = utcnow()
-        blocked = exists().where(
-            and_(earlier.lock == t.lock, earlier.id < t.id, earlier.status.in_(IN_FLIGHT))
-        )
-        candidates = (
-            select(t.id)
-            .where(t.status == RecordStatus.TODO.value, t.scheduled_at <= now, ~blocked)
-            .order_by(t.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True, of=t)
-        )
-        columns = [
-            t.id,
-            t.dedup_key,
-            t.lock,
-            t.kind,
-            t.payload,
-            t.attempts,
-            t.created_at,
-            t.correlation_id,
-            *(getattr(t, c) for c in self.extra_columns),
-        ]
-        # One statement, one round trip: UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP
-        # LOCKED) RETURNING, the usual shape of a PostgreSQL job queue's fetch.
-        claim = (
-            update(t)
-            .where(t.id.in_(candidates.scalar_subquery()), t.status == RecordStatus.TODO.value)
-            .values(
-                status=RecordStatus.DOING.value,
-                attempts=t.attempts + 1,
-                lease_expires_at=now + self.lease,
-                worker=self.worker_id,
-            )
-            .returning(*columns)
-        )
+        params = {"now": now, "limit": limit, "lease_until": now + self.lease}
         try:
             async with self.sessions.begin() as session:
-                rows = (await session.execute(claim)).all()
+                rows = (await session.execute(self._claim_statement(), params)).all()
         except IntegrityError:
             # Another process claimed a record of the same lock at the same moment; the
             # partial unique index refused the second one.  Try again later.
@@ -181,18 +224,46 @@ class DurableQueue:
         claimed.sort(key=lambda c: c.id)
         return claimed
 
-    async def _finish(self, record_id: int, **values: Any) -> bool:
-        t = self.table
-        async with self.sessions.begin() as session:
-            result = await session.execute(
+    def _finish_statement(self, names: frozenset[str]) -> Executable:
+        """``UPDATE … SET <names> WHERE id = :record_id AND still ours``, one per set of
+        columns (a handful in all), built once each."""
+        stmt = self._finishes.get(names)
+        if stmt is None:
+            t = core_table(self.table)
+            stmt = (
                 update(t)
                 .where(
-                    t.id == record_id,
-                    t.status == RecordStatus.DOING.value,
-                    t.worker == self.worker_id,
+                    t.c.id == bindparam("record_id"),
+                    t.c.status == RecordStatus.DOING.value,
+                    t.c.worker == self.worker_id,
+                )
+                .values({name: bindparam(f"v_{name}") for name in sorted(names)})
+            )
+            self._finishes[names] = stmt
+        return stmt
+
+    def _finish_params(self, record_id: int, values: dict[str, Any]) -> dict[str, Any]:
+        return {"record_id": record_id, **{f"v_{k}": v for k, v in values.items()}}
+
+    async def _finish(self, record_id: int, **values: Any) -> bool:
+        # ``attempts`` may come as an expression (release); those few go unprepared.
+        if any(isinstance(v, ColumnElement) for v in values.values()):
+            t = core_table(self.table)
+            stmt: Executable = (
+                update(t)
+                .where(
+                    t.c.id == record_id,
+                    t.c.status == RecordStatus.DOING.value,
+                    t.c.worker == self.worker_id,
                 )
                 .values(**values)
             )
+            params: dict[str, Any] = {}
+        else:
+            stmt = self._finish_statement(frozenset(values))
+            params = self._finish_params(record_id, values)
+        async with self.sessions.begin() as session:
+            result = await session.execute(stmt, params)
         if result.rowcount == 0:  # type: ignore[attr-defined]
             # Our lease expired and someone else took the record over; their outcome wins.
             log.warning("record %s/%s was no longer ours to finish", self.name, record_id)
@@ -201,15 +272,13 @@ class DurableQueue:
 
     async def complete_in(self, session: AsyncSession, record_id: int) -> None:
         """Mark a record done inside the caller's transaction, with the effects it wrote."""
-        t = self.table
+        values = {
+            "status": RecordStatus.DONE.value,
+            "finished_at": utcnow(),
+            "lease_expires_at": None,
+        }
         result = await session.execute(
-            update(t)
-            .where(
-                t.id == record_id,
-                t.status == RecordStatus.DOING.value,
-                t.worker == self.worker_id,
-            )
-            .values(status=RecordStatus.DONE.value, finished_at=utcnow(), lease_expires_at=None)
+            self._finish_statement(frozenset(values)), self._finish_params(record_id, values)
         )
         if result.rowcount == 0:  # type: ignore[attr-defined]
             # Someone else owns it now: roll the caller's transaction back, effects and all.
@@ -257,37 +326,37 @@ class DurableQueue:
 
     async def release(self, record_id: int) -> bool:
         """Give a claimed record back untouched (shutdown): it keeps its place in line."""
-        t = self.table
+        t = core_table(self.table)
         return await self._finish(
             record_id,
             status=RecordStatus.TODO.value,
             lease_expires_at=None,
             worker=None,
-            attempts=t.attempts - 1,
+            attempts=t.c.attempts - 1,
         )
 
     async def extend_leases(self, record_ids: list[int]) -> None:
         if not record_ids:
             return
-        t = self.table
+        t = core_table(self.table)
         async with self.sessions.begin() as session:
             await session.execute(
                 update(t)
-                .where(t.id.in_(record_ids), t.worker == self.worker_id)
+                .where(t.c.id.in_(record_ids), t.c.worker == self.worker_id)
                 .values(lease_expires_at=utcnow() + self.lease)
             )
 
     async def recover_expired(self, *, everything: bool = False, keep: Collection[int] = ()) -> int:
         """Put records of dead workers back in line.  ``everything`` is for SQLite at start,
         where only one process can exist, so nothing in flight can still be alive."""
-        t = self.table
-        condition = t.status == RecordStatus.DOING.value
+        t = core_table(self.table)
+        condition = t.c.status == RecordStatus.DOING.value
         if not everything:
-            condition = and_(condition, t.lease_expires_at < utcnow())
+            condition = and_(condition, t.c.lease_expires_at < utcnow())
         if keep:
             # Our own records still in flight: their lease lapsed because the database was
             # unreachable, not because we died; putting them back would send them twice.
-            condition = and_(condition, t.id.not_in(list(keep)))
+            condition = and_(condition, t.c.id.not_in(list(keep)))
         async with self.sessions.begin() as session:
             result = await session.execute(
                 update(t).where(condition).values(status=RecordStatus.TODO.value, worker=None)

@@ -16,19 +16,23 @@ import logging
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Update
 from telegram.error import Conflict, InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application
 
+from bridge import metrics
 from bridge.core import intake
+from bridge.core.model import Incoming
 from bridge.core.texts import Texts
+from bridge.logs import correlation_id
 from bridge.store.db import DATABASE_DOWN
 from bridge.store.dispatcher import Done, Fail, Outcome, Retry
 from bridge.store.exclusive import PollerLock
 from bridge.store.notify import mark
 from bridge.store.queue import Claimed, DurableQueue, LeaseLost, enqueue
-from bridge.store.tables import TelegramUpdate
+from bridge.store.tables import IN_FLIGHT, RecordStatus, TelegramUpdate, utcnow
 from bridge.telegram.translate import Translator
 
 log = logging.getLogger("bridge.telegram.intake")
@@ -36,6 +40,17 @@ log = logging.getLogger("bridge.telegram.intake")
 UPDATES = "bridge_updates"
 MAX_UPDATE_ATTEMPTS = 5
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
+
+
+async def waiting_locks(session: AsyncSession, locks: set[str]) -> set[str]:
+    """Which of these chats have updates still waiting in the queue."""
+    if not locks:
+        return set()
+    t = TelegramUpdate
+    rows = await session.scalars(
+        select(t.lock).where(t.lock.in_(sorted(locks)), t.status.in_(IN_FLIGHT)).distinct()
+    )
+    return set(rows)
 
 
 def _chat_of(update: dict[str, Any]) -> str:
@@ -86,11 +101,13 @@ class Poller:
         *,
         lock: PollerLock | None = None,
         timeout: int = 25,
+        processor: UpdateProcessor | None = None,
     ) -> None:
         self.app = app
         self.sessions = sessions
         self.lock = lock
         self.timeout = timeout
+        self.processor = processor
         self.offset: int | None = None
 
     async def run(self) -> None:
@@ -128,7 +145,10 @@ class Poller:
             raw = [u.to_dict() for u in updates]
             while True:
                 try:
-                    await store_updates(self.sessions, raw)
+                    if self.processor is not None:
+                        await self.processor.store_and_process(raw, updates)
+                    else:
+                        await store_updates(self.sessions, raw)
                     break
                 except DATABASE_DOWN as exc:
                     # Not stored, so not confirmed: keep the batch and try again.
@@ -138,8 +158,13 @@ class Poller:
             self.offset = max(u.update_id for u in updates) + 1
 
 
-def webhook_handler(sessions: async_sessionmaker[AsyncSession], secret: str) -> Any:
-    """``POST /telegram/webhook``: header check, store, commit, then 200."""
+def webhook_handler(
+    sessions: async_sessionmaker[AsyncSession],
+    secret: str,
+    processor: UpdateProcessor | None = None,
+) -> Any:
+    """``POST /telegram/webhook``: header check, store (and, with a processor, record what
+    the update means), commit, then 200."""
     expected = secret.encode()
 
     async def handle(request: web.Request) -> web.Response:
@@ -155,7 +180,10 @@ def webhook_handler(sessions: async_sessionmaker[AsyncSession], secret: str) -> 
                 {"error": "bad_request", "detail": "not an update"}, status=400
             )
         try:
-            await store_updates(sessions, [update])
+            if processor is not None:
+                await processor.store_and_process([update])
+            else:
+                await store_updates(sessions, [update])
         except DATABASE_DOWN:
             log.warning("database unavailable; Telegram will redeliver the update")
             return web.json_response({"error": "unavailable", "detail": ""}, status=503)
@@ -195,6 +223,88 @@ class UpdateProcessor:
             if record.attempts >= MAX_UPDATE_ATTEMPTS:
                 return Fail(f"unprocessable update: {type(exc).__name__}: {exc}")
             return Retry(f"{type(exc).__name__}: {exc}")
+
+    async def store_and_process(
+        self, updates: list[dict[str, Any]], parsed: list[Update] | None = None
+    ) -> int:
+        """The fast path: store the updates and record what they mean in one transaction.
+
+        Each update is stored already done, beside its effects, which saves the queue hop (a
+        claim and a completion, two transactions) per update; the guarantee is the same,
+        since the update and its effects commit or vanish together.  A chat whose earlier
+        updates still wait in the queue keeps its order: its updates queue up behind them.
+        Anything unexpected rolls the batch back and stores it for the dispatcher instead,
+        which retries and at worst dead-letters one update rather than stall intake.
+        Returns how many updates were new.
+        """
+        translated: list[tuple[dict[str, Any], Incoming | None]] = []
+        try:
+            for index, raw in enumerate(updates):
+                update_id = raw.get("update_id")
+                if not isinstance(update_id, int):
+                    continue
+                update = parsed[index] if parsed else Update.de_json(raw, self.app.bot)
+                await self.app.process_update(update)
+                translated.append((raw, self.translator.take(update_id)))
+            async with self.sessions.begin() as session:
+                return await self._record_batch(session, translated)
+        except Exception as exc:
+            # The queued path logs the details if the problem is the update itself.
+            log.warning("updates not processed inline (%s); queued", type(exc).__name__)
+            log.debug("inline processing failed", exc_info=True)
+            # Raises DATABASE_DOWN when the database is the problem: not stored, so the
+            # caller must not confirm the updates to Telegram.
+            return await store_updates(self.sessions, updates)
+
+    async def _record_batch(
+        self, session: AsyncSession, translated: list[tuple[dict[str, Any], Incoming | None]]
+    ) -> int:
+        texts: Texts = self.texts()
+        locks = {_chat_of(raw) for raw, _ in translated}
+        waiting = await waiting_locks(session, locks)
+        new = 0
+        for raw, incoming in translated:
+            update_id, lock = raw["update_id"], _chat_of(raw)
+            common: dict[str, Any] = {
+                "dedup_key": f"u:{update_id}",
+                "lock": lock,
+                "kind": "update",
+                "payload": raw,
+                "correlation_id": f"tg-{update_id}",
+            }
+            if lock in waiting:
+                # Behind this chat's queued updates, in the queue like them.
+                created = await enqueue(session, TelegramUpdate, **common)
+                new += created is not None
+                mark(session, UPDATES)
+                continue
+            cid = correlation_id.set(common["correlation_id"])
+            try:
+                created = await enqueue(
+                    session,
+                    TelegramUpdate,
+                    **common,
+                    status=RecordStatus.DONE.value,
+                    finished_at=utcnow(),
+                )
+                if created is None:
+                    continue  # seen before (Telegram redelivered it)
+                new += 1
+                if incoming is not None:
+                    await intake.accept(
+                        session, texts, incoming, album_debounce=self.album_debounce
+                    )
+                # The line the dispatcher writes for a record it handled, for the same reader.
+                log.debug(
+                    "%s/%s done inline",
+                    self.queue.name,
+                    created,
+                    extra={"queue": self.queue.name, "record_id": created, "outcome": "done"},
+                )
+            finally:
+                correlation_id.reset(cid)
+            metrics.record_outcome(self.queue.name, "update", "done", 0.0)
+        return new
 
     async def _handle(self, record: Claimed) -> Outcome:
         update = Update.de_json(record.payload, self.app.bot)

@@ -140,7 +140,7 @@ async def bridge_runs(pushes: int, rate: float) -> dict[str, Any]:
 
 async def limited_run(messages: int) -> dict[str, Any]:
     """Telegram's limits on: the bridge's own limiter must keep it under them."""
-    async with rig(TELEGRAM_RATE_LIMIT="29/s", TELEGRAM_CHAT_RATE_LIMIT="1/1.05s") as r:
+    async with rig(TELEGRAM_RATE_LIMIT="30/s", TELEGRAM_CHAT_RATE_LIMIT="1/1.05s") as r:
         await warm_up(r, 60)
         r.telegram.enforce_limits(True)
         before = r.telegram.stats["429"]

@@ -67,8 +67,10 @@ async def conversation(world: World) -> tuple[int, str]:
 
 
 def done_line(lines: list[dict[str, Any]], queue: str, cid: str) -> bool:
+    # Updates are mostly recorded as they are stored (bridge.telegram.intake), else by the
+    # dispatcher; either way one line says so, with the update's id.
     return any(
-        e.get("logger") == "bridge.store.dispatcher"
+        e.get("logger") in ("bridge.store.dispatcher", "bridge.telegram.intake")
         and e.get("queue") == queue
         and e.get("outcome") == "done"
         and e.get("correlation_id") == cid

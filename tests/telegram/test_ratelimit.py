@@ -1,0 +1,70 @@
+"""The bot-wide limit: as many messages as Telegram allows, and never one more."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp.test_utils import TestServer
+from telegram.ext import ExtBot
+
+from bridge.sandbox.telegram_sim import TelegramSimulator
+from bridge.telegram.ratelimit import JITTER_MARGIN, SlidingWindow, WindowRateLimiter
+
+TOKEN = "123456:TEST-token"
+
+
+@pytest.fixture(autouse=True)
+def _timedelta_periods(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PTB_TIMEDELTA", "1")
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[TelegramSimulator]:
+    simulator = TelegramSimulator(bot_token=TOKEN, bot_username="udesk_test_bot")
+    server = TestServer(simulator.app, host="127.0.0.1")
+    await server.start_server()
+    simulator.base_url = str(server.make_url("")).rstrip("/")
+    yield simulator
+    await server.close()
+
+
+async def test_window_never_lets_more_than_its_calls_through() -> None:
+    window = SlidingWindow(10, 0.2)
+    loop = asyncio.get_running_loop()
+    released: list[float] = []
+
+    async def one() -> None:
+        await window.wait()
+        released.append(loop.time())
+
+    await asyncio.gather(*(one() for _ in range(35)))
+    assert len(released) == 35
+    for i, start in enumerate(released):
+        inside = [t for t in released[i:] if t - start < 0.2 * (1 + JITTER_MARGIN) - 1e-3]
+        assert len(inside) <= 10
+    # ...and does not waste the allowance: 35 releases take about three and a half windows.
+    assert released[-1] - released[0] < 4 * 0.2 * (1 + JITTER_MARGIN)
+
+
+async def test_bot_sends_at_telegrams_limit_with_no_429(sim: TelegramSimulator) -> None:
+    chats = list(range(5000, 5075))
+    for chat in chats:
+        sim.add_user(chat)
+    sim.enforce_limits(True)
+    bot = ExtBot(
+        TOKEN,
+        base_url=sim.bot_base_url,
+        base_file_url=sim.file_base_url,
+        rate_limiter=WindowRateLimiter(30, 1.0),
+    )
+    async with bot:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await asyncio.gather(*(bot.send_message(chat, "hello") for chat in chats))
+        elapsed = loop.time() - started
+    assert sim.stats["429"] == 0
+    assert sim.max_sent_per_second() <= 30
+    # 75 messages: 30 at once, 30 more a window later, the rest a window after that.
+    assert elapsed < 2 * 1.05 + 1.0
