@@ -107,7 +107,7 @@ class Settings(BaseSettings):
 
     # Storage and server
     database_url: SecretStr = SecretStr("sqlite+aiosqlite:///bridge.db")
-    # PostgreSQL connections kept open per process (as many again may be opened at peaks).
+    # PostgreSQL connections per process (a fixed pool; tasks wait for a free one).
     database_pool_size: int = Field(default=20, ge=1, le=500)
     bridge_host: str = "0.0.0.0"
     bridge_port: int = Field(default=8080, ge=0, le=65535)
