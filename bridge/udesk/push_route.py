@@ -25,6 +25,7 @@ from bridge.core import agent_side
 from bridge.core.texts import Texts
 from bridge.logs import correlation_id
 from bridge.store.db import DATABASE_DOWN, is_bad_data
+from bridge.store.group_commit import GroupCommit
 from bridge.store.tables import Customer, ImSession, RejectedPush
 from bridge.udesk.push_models import PushParseError, ReadStatusPush, parse_push
 from bridge.udesk.push_translate import translate
@@ -76,6 +77,9 @@ def push_handler(
         await reject(sessions, "push", reason, body)
         return error_response(400, "bad_push", reason)
 
+    # Pushes arriving together are stored in one transaction (bridge.store.group_commit).
+    writes = GroupCommit(sessions, name="pushes")
+
     async def handle(request: web.Request) -> web.Response:
         if not secret_matches(request, secret):
             return error_response(404, "not_found")
@@ -103,8 +107,10 @@ def push_handler(
                 # Acknowledged (Udesk must not retry it) and kept for inspection.
                 await reject(sessions, "push", "urobot push for an unknown session", body)
                 return web.Response(status=200)
-            async with sessions.begin() as session:
-                await agent_side.accept_push(session, texts(), token, messages)
+            found: str = token
+            await writes.run(
+                lambda session: agent_side.accept_push(session, texts(), found, messages)
+            )
         except (OverflowError, UnicodeError, ValueError) as exc:
             return await unstorable(body, exc)
         except DATABASE_DOWN as exc:

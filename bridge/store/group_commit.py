@@ -1,0 +1,88 @@
+"""Group commit: writes that arrive at the same moment share one transaction.
+
+A Udesk push is acknowledged only once its records are committed.  Under load many pushes
+arrive together; giving each its own transaction (checkout, BEGIN, statements, NOTIFY,
+COMMIT) makes the round trips, not the work, the cost.  ``GroupCommit`` runs every write
+waiting when the previous batch finished in one transaction, and each caller returns only
+once that transaction committed, so an acknowledgement still means "stored".  If a batch
+fails, each of its writes is tried again in a transaction of its own, so one bad write
+gets its own precise error and never takes the others down with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bridge import tasks
+from bridge.logs import correlation_id
+
+T = TypeVar("T")
+Work = Callable[[AsyncSession], Awaitable[Any]]
+
+
+class _AloneAgain(Exception):
+    """The shared transaction failed: try this write in a transaction of its own."""
+
+
+class _Waiting(Generic[T]):
+    def __init__(self, work: Callable[[AsyncSession], Awaitable[T]], cid: str | None) -> None:
+        self.work = work
+        self.cid = cid
+        self.future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        # Marks an error seen even when the caller was cancelled and never reads it.
+        self.future.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+
+class GroupCommit:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, name: str) -> None:
+        self.sessions = sessions
+        self.name = name
+        self._waiting: list[_Waiting[Any]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def run(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """``work(session)`` inside a transaction that has committed when this returns."""
+        waiting: _Waiting[T] = _Waiting(work, correlation_id.get())
+        self._waiting.append(waiting)
+        if self._writer is None or self._writer.done():
+            self._writer = tasks.create(self._write(), name=f"group-commit:{self.name}")
+        try:
+            # Shielded: a caller that goes away must not cancel the others' transaction.
+            return await asyncio.shield(waiting.future)
+        except _AloneAgain:
+            async with self.sessions.begin() as session:
+                return await work(session)
+
+    async def _write(self) -> None:
+        while self._waiting:
+            await asyncio.sleep(0)  # let the writes arriving right now join this batch
+            batch, self._waiting = self._waiting, []
+            results: list[Any] = []
+            try:
+                async with self.sessions.begin() as session:
+                    for waiting in batch:
+                        # Records written for a caller carry the caller's correlation id.
+                        token = correlation_id.set(waiting.cid)
+                        try:
+                            results.append(await waiting.work(session))
+                        finally:
+                            correlation_id.reset(token)
+            except Exception as exc:
+                for waiting in batch:
+                    if not waiting.future.done():
+                        # Alone, the write's own outcome is the answer; together, each
+                        # tries again alone.
+                        waiting.future.set_exception(exc if len(batch) == 1 else _AloneAgain())
+                continue
+            except BaseException:  # cancelled (shutdown): nobody is left waiting forever
+                for waiting in batch + self._waiting:
+                    if not waiting.future.done():
+                        waiting.future.set_exception(_AloneAgain())
+                raise
+            for waiting, result in zip(batch, results, strict=True):
+                if not waiting.future.done():
+                    waiting.future.set_result(result)
