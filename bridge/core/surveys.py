@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bridge.core import intake
@@ -125,10 +125,10 @@ class SurveyFlow:
         """If a survey waits for this customer's remark, ``text`` is it; True if taken."""
         # Every text message asks; almost always the answer is no, found by one plain read.
         async with self.reads() as s:
-            if await s.scalar(_awaiting_remark(customer.id)) is None:
+            if await s.scalar(_AWAITING_REMARK, {"customer_id": customer.id}) is None:
                 return False
         async with self.sessions.begin() as s:
-            survey = await s.scalar(_awaiting_remark(customer.id))
+            survey = await s.scalar(_AWAITING_REMARK, {"customer_id": customer.id})
             if survey is None:
                 return False
             survey.remark = text[:1000]
@@ -172,16 +172,16 @@ class SurveyFlow:
                 row.answered_at = utcnow()
 
 
-def _awaiting_remark(customer_id: int) -> Select[tuple[Survey]]:
-    """The customer's latest unanswered survey that waits for a written remark."""
-    return (
-        select(Survey)
-        .join(ImSession, ImSession.id == Survey.session_id)
-        .where(
-            ImSession.customer_id == customer_id,
-            Survey.awaiting_remark.is_(True),
-            Survey.answered_at.is_(None),
-        )
-        .order_by(Survey.id.desc())
-        .limit(1)
+# The customer's latest unanswered survey that waits for a written remark; built once, as
+# every text message asks.
+_AWAITING_REMARK = (
+    select(Survey)
+    .join(ImSession, ImSession.id == Survey.session_id)
+    .where(
+        ImSession.customer_id == bindparam("customer_id"),
+        Survey.awaiting_remark.is_(True),
+        Survey.answered_at.is_(None),
     )
+    .order_by(Survey.id.desc())
+    .limit(1)
+)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.core.model import UserInfo
@@ -17,12 +17,18 @@ def token_for(user_id: int) -> str:
     return f"tg-{user_id}"
 
 
+# Built once: these run for every message, and building a statement costs more than
+# running one whose compiled form is cached.
+_BY_USER = select(Customer).where(Customer.telegram_user_id == bindparam("user_id"))
+_BY_TOKEN = select(Customer).where(Customer.customer_token == bindparam("token"))
+
+
 async def get_by_user(session: AsyncSession, user_id: int) -> Customer | None:
-    return await session.scalar(select(Customer).where(Customer.telegram_user_id == user_id))
+    return await session.scalar(_BY_USER, {"user_id": user_id})
 
 
 async def get_by_token(session: AsyncSession, token: str) -> Customer | None:
-    found = await session.scalar(select(Customer).where(Customer.customer_token == token))
+    found = await session.scalar(_BY_TOKEN, {"token": token})
     # --- deep links: a customer linked to a company's Udesk customer still answers to
     # the token they had before (late pushes about earlier sessions) ---
     own = re.fullmatch(r"tg-([1-9][0-9]{0,17})", token)

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.store.tables import OPEN_STATES, ImSession, SessionState, utcnow
 
+# Built once: asked for every message.
+_OPEN_FOR = select(ImSession).where(
+    ImSession.customer_id == bindparam("customer_id"), ImSession.state.in_(OPEN_STATES)
+)
+
 
 async def open_for(session: AsyncSession, customer_id: int) -> ImSession | None:
-    return await session.scalar(
-        select(ImSession).where(
-            ImSession.customer_id == customer_id, ImSession.state.in_(OPEN_STATES)
-        )
-    )
+    return await session.scalar(_OPEN_FOR, {"customer_id": customer_id})
 
 
 async def by_sub_session(session: AsyncSession, im_sub_session_id: int) -> ImSession | None:
