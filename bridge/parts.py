@@ -49,6 +49,7 @@ from bridge.store.tables import InboundMessage, OutboundMessage, TelegramUpdate
 from bridge.telegram.gateway import TelegramSender
 from bridge.telegram.intake import UPDATES, Poller, UpdateProcessor, webhook_handler
 from bridge.telegram.ratelimit import WindowRateLimiter
+from bridge.telegram.request import AiohttpRequest
 from bridge.telegram.translate import Translator
 from bridge.udesk.budget import RateBudget
 from bridge.udesk.client import UdeskClient
@@ -308,11 +309,10 @@ async def build_parts(settings: Settings, engine: AsyncEngine, lifecycle: Lifecy
         .base_url(f"{api}/bot")
         .base_file_url(f"{api}/file/bot")
         .rate_limiter(_rate_limiter(s))
-        # httpcore looks at every pooled connection on every request (a readability check,
-        # a system call each): PTB's default pool of 256 made that a tenth of a busy send.
-        # 32 covers the inbound dispatcher's concurrency; a send waits for a free one.
-        .connection_pool_size(32)
-        .pool_timeout(30.0)
+        # aiohttp under PTB (bridge.telegram.request); 32 connections cover the inbound
+        # dispatcher's concurrency, a send beyond them waits for a free one.
+        .request(AiohttpRequest(connection_pool_size=CONCURRENCY["inbound"]))
+        .get_updates_request(AiohttpRequest(connection_pool_size=1))
         .updater(None)
         .concurrent_updates(False)
         .build()

@@ -109,14 +109,19 @@ class Outbound:
 
     async def handle(self, record: Claimed) -> Outcome:
         customer_id = record.extra.get("customer_id")
-        async with self.reads() as s:
-            customer = await s.get(Customer, customer_id) if customer_id else None
+        current: ImSession | None = None
+        remark_awaited = False
+        if customer_id:
+            async with self.reads() as s:
+                customer, current, remark_awaited = await session_repo.load_for_send(s, customer_id)
+        else:
+            customer = None
         if customer is None:
             return Fail("customer no longer exists")
         try:
             await self._ensure_customer(customer)
             if record.kind == "message":
-                await self._message(customer, record)
+                await self._message(customer, record, current, remark_awaited=remark_awaited)
             elif record.kind == "command":
                 await self._command(customer, record)
             elif record.kind == "button":
@@ -335,9 +340,17 @@ class Outbound:
 
     # --- messages ----------------------------------------------------------------------
 
-    async def _message(self, customer: Customer, record: Claimed) -> None:
+    async def _message(
+        self,
+        customer: Customer,
+        record: Claimed,
+        current: ImSession | None,
+        *,
+        remark_awaited: bool,
+    ) -> None:
+        """``current`` and ``remark_awaited``: as loaded with the customer (load_for_send)."""
         message = CustomerMessage.from_dict(record.payload)
-        if message.media is None and message.html and not message.edited:
+        if remark_awaited and message.media is None and message.html and not message.edited:
             if await self.surveys.take_remark(customer, message.html):
                 return  # the remark a survey asked for, not a message for an agent
         base_id = f"tg{customer.chat_id}_{message.message_id}"
@@ -345,7 +358,6 @@ class Outbound:
             base_id += f"_e{message.edit_date or 0}"
         # A send that is slow (Udesk timing out, the client retrying) shows the agent a
         # preview of what is coming; it is dropped the moment the message lands.
-        current = await self._current_session(customer)
         sid = _agent_session_id(current)
         preview = message.html or (message.media.file_name if message.media else None)
         slow = None

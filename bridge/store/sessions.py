@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import and_, bindparam, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
-from bridge.store.tables import OPEN_STATES, ImSession, SessionState, utcnow
+from bridge.store.tables import OPEN_STATES, Customer, ImSession, SessionState, Survey, utcnow
 
 # Built once: asked for every message.
 _OPEN_FOR = select(ImSession).where(
@@ -49,3 +50,38 @@ async def open_agent_sessions(session: AsyncSession) -> list[ImSession]:
             )
         ).all()
     )
+
+
+# --- what sending a customer's message needs, in one round trip -------------------------
+
+_SURVEYED = aliased(ImSession)
+_FOR_SEND = (
+    select(
+        Customer,
+        ImSession,
+        exists()
+        .where(
+            Survey.session_id == _SURVEYED.id,
+            _SURVEYED.customer_id == Customer.id,
+            Survey.awaiting_remark.is_(True),
+            Survey.answered_at.is_(None),
+        )
+        .label("remark_awaited"),
+    )
+    .outerjoin(
+        ImSession,
+        and_(ImSession.customer_id == Customer.id, ImSession.state.in_(OPEN_STATES)),
+    )
+    .where(Customer.id == bindparam("customer_id"))
+)
+
+
+async def load_for_send(
+    session: AsyncSession, customer_id: int
+) -> tuple[Customer | None, ImSession | None, bool]:
+    """The customer, their open session (if any) and whether a survey waits for their
+    written remark: three questions asked for every message, in one query."""
+    row = (await session.execute(_FOR_SEND, {"customer_id": customer_id})).first()
+    if row is None:
+        return None, None, False
+    return row[0], row[1], bool(row[2])
