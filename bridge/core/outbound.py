@@ -242,6 +242,14 @@ class Outbound:
                 # A push opened it between our read and write; its version stands.
                 raise TransientError("session created concurrently, retrying") from None
             await self._announce(s, customer, current, opened)
+        # For operators: ids and the rule only, never what the customer wrote.
+        log.info(
+            "opened a %s session %s for customer %s (rule %s)",
+            opened.outcome,
+            opened.im_sub_session_id or "-",
+            customer.id,
+            route.rule_name or "default",
+        )
         return current
 
     @staticmethod
