@@ -9,11 +9,16 @@ Why hand-written: ``aiolimiter`` (and the other asyncio limiters) serve waiters 
 order and have no notion of priority, so a burst of polls would delay messages.  What is
 needed is small: a token count plus a heap of waiting futures, so that is all this is.
 
-Tokens: the budget holds ``calls`` tokens; a grant spends one and that very token comes back
-``per_seconds`` later.  This is a token bucket whose tokens refill one by one at the moment
-they expire (a sliding window), which unlike a classic bucket (full burst *plus* refill)
-never lets more than ``calls`` grants fall into any window of ``per_seconds``, so the
-vendor's per-minute quota is never exceeded by the bridge itself.
+Tokens: the budget holds ``calls`` tokens; a grant spends one, and it comes back
+``per_seconds`` after the call made with it ended (``restamp``; after the grant for callers
+that never say).  That is a token bucket whose tokens refill one by one (a sliding window),
+which unlike a classic bucket (full burst *plus* refill) never lets more than ``calls``
+calls into any window of ``per_seconds``.  Counting from the end of the call matters: a call
+reaches Udesk some time after its grant (a connection to open, a slow network), and
+counting from the grant let a burst granted early and one granted a window later land at
+Udesk less than a window apart (the benchmark saw 70 calls in a 40-call window).  Counted
+from the end, every call that reaches Udesk inside a window held a token during it, so the
+vendor's quota is never exceeded by the bridge itself.
 """
 
 from __future__ import annotations
@@ -92,7 +97,7 @@ class RateBudget:
         self.preview_reserve = preview_reserve
         self._clock = clock
         self._grants: deque[float] = deque()  # when each spent token was spent
-        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._waiters: list[tuple[int, int, asyncio.Future[float]]] = []
         self._seq = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
         # Plain counters; metrics are wired to these elsewhere.
@@ -152,25 +157,48 @@ class RateBudget:
         self.previews_granted += 1
         return True
 
-    async def _acquire(self, priority: Priority) -> None:
+    def try_preview(self) -> float | None:
+        """``try_acquire_preview`` that returns the grant time (for ``restamp``), or None
+        when refused."""
+        if not self.try_acquire_preview():
+            return None
+        return self._grants[-1] if self._grants else self._clock()
+
+    async def take(self, priority: Priority = Priority.POLL) -> float | None:
+        """Wait for a token; returns when it was granted (for ``restamp``), None when the
+        budget is unlimited."""
+        return await self._acquire(Priority(priority))
+
+    def restamp(self, granted_at: float | None) -> None:
+        """The call made with the token granted at ``granted_at`` has ended: the token
+        comes back ``per_seconds`` from now instead of from the grant."""
+        if self.calls is None or granted_at is None:
+            return
+        try:
+            self._grants.remove(granted_at)  # equal times are interchangeable
+        except ValueError:
+            return  # already expired: the call outlasted the window
+        self._grants.append(self._clock())  # the latest time: the deque stays in order
+
+    async def _acquire(self, priority: Priority) -> float | None:
         if self.calls is None:
             self.granted += 1
-            return
+            return None
         now = self._clock()
         self._expire(now)
         # Only take a token straight away when nobody waits: never overtake a waiter.
         if not self._waiters and len(self._grants) < self.calls:
             self._grants.append(now)
             self.granted += 1
-            return
+            return now
         loop = asyncio.get_running_loop()
-        fut: asyncio.Future[None] = loop.create_future()
+        fut: asyncio.Future[float] = loop.create_future()
         entry = (int(priority), next(self._seq), fut)
         heapq.heappush(self._waiters, entry)
         started = now
         try:
             self._dispatch()
-            await fut
+            granted_at = await fut
         except asyncio.CancelledError:
             if entry in self._waiters:
                 self._waiters.remove(entry)
@@ -183,6 +211,7 @@ class RateBudget:
         self.wait_seconds_total += waited
         self.waits_by_priority[priority] += 1
         self.wait_seconds_by_priority[priority] += waited
+        return granted_at
 
     # -- machinery --------------------------------------------------------------------
 
@@ -203,7 +232,7 @@ class RateBudget:
                 continue
             self._grants.append(now)
             self.granted += 1
-            fut.set_result(None)
+            fut.set_result(now)
         # Drop cancelled entries at the top so they do not keep the timer alive.
         while self._waiters and self._waiters[0][2].done():
             heapq.heappop(self._waiters)

@@ -284,13 +284,13 @@ class UdeskClient:
         preview: bool = False,
         idempotent: bool = True,
         max_attempts: int | None = None,
-        budget_taken: bool = False,
+        budget_taken: float | None = None,
     ) -> A:
         """One API call with retries; ``path`` is relative to ``base_url``.
 
         ``query`` goes to the query string (with the signature), ``body`` is sent as JSON,
-        ``data`` as raw bytes.  ``budget_taken`` means the caller already holds a token
-        for the first attempt.
+        ``data`` as raw bytes.  ``budget_taken``: the grant time of a token the caller
+        already holds for the first attempt.
         """
         method = method.upper()
         query_params = _query_dict(query)
@@ -298,8 +298,10 @@ class UdeskClient:
         attempts = max_attempts or self.max_attempts
         url = f"{self.base_url}{path}"
         for attempt in range(1, attempts + 1):
-            if not (budget_taken and attempt == 1):
-                await self.budget.acquire(priority)
+            if budget_taken is not None and attempt == 1:
+                granted_at: float | None = budget_taken
+            else:
+                granted_at = await self.budget.take(priority)
             started = time.monotonic()
             try:
                 answer_body = await self._attempt(
@@ -314,6 +316,7 @@ class UdeskClient:
                     ok_codes,
                 )
             except _Failure as failure:
+                self.budget.restamp(granted_at)
                 err = failure.error
                 elapsed = time.monotonic() - started
                 metrics.udesk_call(method, path, elapsed, err.code, err)
@@ -353,6 +356,10 @@ class UdeskClient:
                     extra=_log_extra(method, path, err.code, attempt, elapsed),
                 )
                 raise err from None
+            except BaseException:
+                self.budget.restamp(granted_at)  # cancelled: the token still counts from now
+                raise
+            self.budget.restamp(granted_at)  # the window counts from the end of the call
             elapsed = time.monotonic() - started
             code = _as_code(answer_body.get("code"))
             metrics.udesk_call(method, path, elapsed, code)
@@ -745,7 +752,8 @@ class UdeskClient:
         Not retried: a preview is stale by then.  2062 → ``UdeskSessionGone``; 2065 →
         ``UdeskNotActivated``.  The 3-per-second-per-session limit is the caller's.
         """
-        if not self.budget.try_acquire_preview():
+        granted_at = self.budget.try_preview()
+        if granted_at is None:
             log.debug("udesk preview for session dropped: budget tight")
             return False
         await self.request(
@@ -756,7 +764,7 @@ class UdeskClient:
             body=MessagePreviewRequest(content=content),
             preview=True,
             max_attempts=1,
-            budget_taken=True,
+            budget_taken=granted_at,
         )
         return True
 

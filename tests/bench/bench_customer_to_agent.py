@@ -152,6 +152,37 @@ async def bench_baseline(users: int, messages: int) -> dict[str, Any]:
     return {"elapsed": elapsed, "latencies": latencies, "duplicates": 0}
 
 
+QUOTA = "40/2s"  # UDESK_RATE_LIMIT for quota_run: 40 calls in any 2 s
+
+
+async def quota_run(users: int, messages: int) -> dict[str, Any]:
+    """``UDESK_RATE_LIMIT`` on: the busiest window of Udesk calls must stay within it while
+    more messages wait than it allows."""
+    calls, seconds = 40, 2.0
+    async with rig(UDESK_RATE_LIMIT=QUOTA) as r:
+        arrivals = Arrivals(r.udesk.customer_messages)
+        arrivals.task = asyncio.create_task(arrivals.run())
+
+        def inject(uid: int, text: str) -> None:
+            r.telegram.inject_text({"id": uid, "first_name": f"U{uid}"}, text)
+
+        elapsed, _ = await drive(inject, arrivals, users, messages)
+        arrivals.task.cancel()
+        times = sorted(c.time for c in r.udesk.calls)
+    busiest, start = 0, 0
+    for end, moment in enumerate(times):
+        while moment - times[start] >= seconds:
+            start += 1
+        busiest = max(busiest, end - start + 1)
+    return {
+        "limit": QUOTA,
+        "allowed": calls,
+        "busiest": busiest,
+        "udesk_calls": len(times),
+        "calls_per_s": len(times) / elapsed,
+    }
+
+
 def _port() -> int:
     from tests.e2e.conftest import free_port
 
@@ -176,7 +207,13 @@ async def main(users: int, messages: int) -> dict[str, Any]:
     baseline = report("baseline", await bench_baseline(users, messages), count)
     ratio = bridge["messages_per_s"] / baseline["messages_per_s"]
     print(f"  ratio bridge/baseline: {ratio:.2f} (target ≥ 0.5; bridge target ≥ 500 msg/s)")
-    return {"bridge": bridge, "baseline": baseline, "ratio": ratio}
+    quota = await quota_run(30, 3)
+    print(
+        f"  UDESK_RATE_LIMIT={quota['limit']}: {quota['udesk_calls']} Udesk calls at "
+        f"{quota['calls_per_s']:.1f}/s, busiest 2 s window {quota['busiest']} "
+        f"(never above {quota['allowed']})"
+    )
+    return {"bridge": bridge, "baseline": baseline, "ratio": ratio, "quota": quota}
 
 
 if __name__ == "__main__":

@@ -56,6 +56,17 @@ async def run(quick: bool) -> list[str]:
             None,
         )
     )
+    quota = c2a["quota"]
+    rows.append(
+        row(
+            f"Udesk calls in the busiest window, UDESK_RATE_LIMIT={quota['limit']}",
+            f"{quota['busiest']} ({quota['calls_per_s']:.1f} calls/s)",
+            f"{quota['allowed']} allowed",
+            "",
+            "never above the limit",
+            quota["busiest"] <= quota["allowed"],
+        )
+    )
     pushes = 500 if quick else 2000
     a2c = await bench_agent_to_customer.main(pushes, 200.0, 200 if quick else 600)
     fixed, bfixed = a2c["bridge"]["fixed"], a2c["baseline"]["fixed"]

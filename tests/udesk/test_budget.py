@@ -147,3 +147,19 @@ async def test_unlimited() -> None:
     assert budget.waits == 0
     assert budget.granted == 10_002
     assert RateBudget(None).is_unlimited
+
+
+async def test_a_token_comes_back_a_window_after_its_call_ended() -> None:
+    """A call that reaches Udesk late (slow connection) must not let the next window's calls
+    land less than a window after it: the window counts from the end of the call."""
+    budget = RateBudget(2, 0.3)
+    loop = asyncio.get_running_loop()
+    first = await budget.take(Priority.MESSAGE)
+    second = await budget.take(Priority.MESSAGE)
+    await asyncio.sleep(0.2)  # the two calls take 0.2 s to reach Udesk and answer
+    ended = loop.time()
+    budget.restamp(first)
+    budget.restamp(second)
+    await budget.take(Priority.MESSAGE)
+    # Not at 0.3 s after the grants but 0.3 s after the calls ended.
+    assert loop.time() - ended >= 0.28
