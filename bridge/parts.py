@@ -170,6 +170,24 @@ class Parts:
 
     async def start_work(self, lifecycle: Lifecycle) -> None:
         s = self.settings
+        background: list[asyncio.Task[Any]] = []
+        if s.bridge_role != "intake":
+            background += await self._start_sending(lifecycle)
+        if is_postgres(self.engine):
+            dsn = asyncpg_dsn(s.database_url.get_secret_value())
+            background.append(tasks.create(self.waker.keep_listening(dsn), name="listen"))
+        if s.bridge_role != "worker":
+            background += await self._start_intake()
+
+        async def stop_background() -> None:
+            await tasks.cancel_and_wait(*background)
+            await self.leader.release()
+
+        lifecycle.on_stop("intake and periodic jobs", stop_background)
+
+    async def _start_sending(self, lifecycle: Lifecycle) -> list[asyncio.Task[Any]]:
+        """The dispatchers and the periodic jobs (BRIDGE_ROLE all or worker)."""
+        s = self.settings
         channels = {"updates": UPDATES, "outbound": intake.OUTBOUND, "inbound": intake.INBOUND}
         for name, queue in self.queues.items():
             await queue.recover_expired(everything=not is_postgres(self.engine))
@@ -191,9 +209,6 @@ class Parts:
             tasks.create(self.watchers.run_catch_up(), name="catch-up"),
             tasks.create(self.watchers.run_ticket_polls(), name="ticket-polls"),
         ]
-        if is_postgres(self.engine):
-            dsn = asyncpg_dsn(s.database_url.get_secret_value())
-            background.append(tasks.create(self.waker.keep_listening(dsn), name="listen"))
         # --- privacy: the retention purge job (leader only; PURGE_INTERVAL=0 turns it off) ---
         if s.purge_interval > 0:
             purger = Purger(
@@ -204,25 +219,25 @@ class Parts:
             )
             background.append(tasks.create(purger.run(), name="purge"))
         # --- end privacy ---
+        return background
+
+    async def _start_intake(self) -> list[asyncio.Task[Any]]:
+        """Telegram updates in: the getUpdates loop, or the webhook registered with Telegram
+        (BRIDGE_ROLE all or intake; pushes are answered by every process's web server)."""
+        s = self.settings
         if s.telegram_mode == "polling":
             poller = Poller(
                 self.ptb, self.sessions, lock=self.poller_lock, processor=self.update_processor
             )
-            background.append(tasks.create(poller.run(), name="telegram-poller"))
-        else:
-            await self.ptb.bot.set_webhook(
-                url=f"{s.public_url}/telegram/webhook",
-                secret_token=s.telegram_webhook_secret.get_secret_value()
-                if s.telegram_webhook_secret
-                else None,
-                allowed_updates=["message", "edited_message", "callback_query", "my_chat_member"],
-            )
-
-        async def stop_background() -> None:
-            await tasks.cancel_and_wait(*background)
-            await self.leader.release()
-
-        lifecycle.on_stop("intake and periodic jobs", stop_background)
+            return [tasks.create(poller.run(), name="telegram-poller")]
+        await self.ptb.bot.set_webhook(
+            url=f"{s.public_url}/telegram/webhook",
+            secret_token=s.telegram_webhook_secret.get_secret_value()
+            if s.telegram_webhook_secret
+            else None,
+            allowed_updates=["message", "edited_message", "callback_query", "my_chat_member"],
+        )
+        return []
 
 
 def _rate_limiter(s: Settings) -> AIORateLimiter | None:
@@ -273,7 +288,7 @@ async def build_parts(settings: Settings, engine: AsyncEngine, lifecycle: Lifecy
     deeplinks.configure(s.deeplink_secret.get_secret_value() if s.deeplink_secret else None)
     # --- end identity ---
     poller_lock = None
-    if s.telegram_mode == "polling":
+    if s.telegram_mode == "polling" and s.bridge_role != "worker":  # a worker never polls
         # Before anything listens: a second poller is refused with a clear message.
         poller_lock = PollerLock(engine)
         await poller_lock.acquire()

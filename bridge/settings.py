@@ -109,6 +109,10 @@ class Settings(BaseSettings):
     database_url: SecretStr = SecretStr("sqlite+aiosqlite:///bridge.db")
     # PostgreSQL connections per process (a fixed pool; tasks wait for a free one).
     database_pool_size: int = Field(default=20, ge=1, le=500)
+    # What this process does (PostgreSQL only, for anything but "all"): "intake" takes
+    # Telegram updates and answers pushes but sends nothing; "worker" sends (the queues'
+    # dispatchers and the periodic jobs) and takes no Telegram updates.
+    bridge_role: Literal["all", "intake", "worker"] = "all"
     bridge_host: str = "0.0.0.0"
     bridge_port: int = Field(default=8080, ge=0, le=65535)
     public_url: str  # media links always need it; webhook mode too
@@ -174,6 +178,14 @@ class Settings(BaseSettings):
         return value.upper()
 
     # --- end identity ---
+
+    @field_validator("bridge_role")
+    @classmethod
+    def _role(cls, value: str, info: ValidationInfo) -> str:
+        url = info.data.get("database_url")
+        if value != "all" and url is not None and url.get_secret_value().startswith("sqlite"):
+            raise ValueError("intake and worker processes need PostgreSQL; use all on SQLite")
+        return value
 
     @field_validator("telegram_webhook_secret")
     @classmethod

@@ -82,3 +82,16 @@ def test_durations(text: str | int, seconds: float) -> None:
 def test_rates(text: str, rate: Rate) -> None:
     assert parse_rate(text) == rate
     assert parse_rate("unlimited").unlimited
+
+
+def test_intake_and_worker_roles_need_postgresql(env: pytest.MonkeyPatch) -> None:
+    for key, value in REQUIRED.items():
+        env.setenv(key, value)
+    env.setenv("BRIDGE_ROLE", "intake")
+    with pytest.raises(SettingsError) as info:
+        load_settings()  # the default database is SQLite
+    assert info.value.problems == [
+        "BRIDGE_ROLE: intake and worker processes need PostgreSQL; use all on SQLite"
+    ]
+    env.setenv("DATABASE_URL", "postgresql+asyncpg://bridge@db/bridge")
+    assert load_settings().bridge_role == "intake"

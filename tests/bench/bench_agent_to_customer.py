@@ -110,9 +110,9 @@ async def delivered(r: Any, texts: dict[str, int], timeout: float = 120) -> dict
     return arrived
 
 
-async def bridge_runs(pushes: int, rate: float) -> dict[str, Any]:
+async def bridge_runs(pushes: int, rate: float, *, split: bool = False) -> dict[str, Any]:
     results: dict[str, Any] = {}
-    async with rig() as r:
+    async with rig(split=split) as r:
         await warm_up(r, CHATS)
         url = f"{r.bridge_url}/udesk/push/{PUSH_SECRET}"
         # 1. fixed rate
@@ -216,12 +216,20 @@ async def main(pushes: int, rate: float, limited: int) -> dict[str, Any]:
         f"(target ≥ 1000)   push→sendMessage p50 {fast['push_to_send']['p50_ms']:.0f} ms  "
         f"p99 {fast['push_to_send']['p99_ms']:.0f} ms"
     )
+    split = await bridge_runs(pushes, rate, split=True)
+    sfixed, sfast = split["fixed"], split["fast"]
+    print(
+        f"  intake + worker processes (BRIDGE_ROLE): at {rate:.0f} pushes/s ack p99 "
+        f"{sfixed['p99_ms']:.1f} ms; flat out {sfast['pushes_per_s']:.0f} pushes/s acked "
+        f"(ratio {sfast['pushes_per_s'] / bfast['pushes_per_s']:.2f}), delivered "
+        f"{sfast['delivered_per_s']:.0f} msg/s"
+    )
     lim = await limited_run(limited)
     print(
         f"  Telegram limits on: {lim['delivered']}/{limited} delivered at {lim['per_s']:.1f} msg/s"
         f" (target ≥ 28 of 30), busiest second {lim['max_in_any_second']}, 429s {lim['http_429']}"
     )
-    return {"bridge": bridge, "baseline": base, "ratio": ratio, "limited": lim}
+    return {"bridge": bridge, "split": split, "baseline": base, "ratio": ratio, "limited": lim}
 
 
 if __name__ == "__main__":

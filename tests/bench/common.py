@@ -86,9 +86,12 @@ class Rig:
 
 
 @asynccontextmanager
-async def rig(**settings: str) -> AsyncIterator[Rig]:
+async def rig(split: bool = False, **settings: str) -> AsyncIterator[Rig]:
     """Both simulators (in this process) and the bridge (``udesk-bridge run``, a process of
-    its own, as in production) on a fresh PostgreSQL database, rate limits off."""
+    its own, as in production) on a fresh PostgreSQL database, rate limits off.
+
+    ``split``: two bridge processes, ``BRIDGE_ROLE=intake`` (the one ``bridge_url`` and the
+    push URL point at) and ``BRIDGE_ROLE=worker``."""
     async with fresh_database() as url:
         bridge_port, udesk_port = free_port(), free_port()
         bridge_url = f"http://127.0.0.1:{bridge_port}"
@@ -104,12 +107,23 @@ async def rig(**settings: str) -> AsyncIterator[Rig]:
                 "QUEUE_LEASE": "60s",
                 **settings,
             }
+            if split:
+                values["BRIDGE_ROLE"] = "intake"
             env = bridge_env(url, Path(media), bridge_port, udesk_port, root, **values)
             bridge = BridgeProcess(env, bridge_port)
             await bridge.start()
+            worker = None
+            if split:
+                worker_port = free_port()
+                values["BRIDGE_ROLE"] = "worker"
+                worker_env = bridge_env(url, Path(media), worker_port, udesk_port, root, **values)
+                worker = BridgeProcess(worker_env, worker_port)
+                await worker.start()
             try:
                 yield Rig(udesk, telegram, bridge, bridge_url, url)
             finally:
+                if worker is not None:
+                    await worker.stop()
                 await bridge.stop()
                 await telegram.stop()
                 await runner.cleanup()

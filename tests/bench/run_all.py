@@ -111,6 +111,28 @@ async def run(quick: bool) -> list[str]:
             None,
         )
     )
+    sfixed, sfast = a2c["split"]["fixed"], a2c["split"]["fast"]
+    sratio = sfast["pushes_per_s"] / bfast["pushes_per_s"]
+    rows.append(
+        row(
+            "intake + worker processes: push ack p99 at 200 pushes/s",
+            f"{sfixed['p99_ms']:.1f} ms",
+            f"{bfixed['p99_ms']:.1f} ms",
+            "",
+            "< 20 ms",
+            sfixed["p99_ms"] < 20,
+        )
+    )
+    rows.append(
+        row(
+            "intake + worker processes: pushes acked / delivered per second",
+            f"{sfast['pushes_per_s']:.0f} / {sfast['delivered_per_s']:.0f}",
+            f"{bfast['pushes_per_s']:.0f}",
+            f"{sratio:.2f}",
+            "ratio ≥ 0.5; ≥ 1000 delivered",
+            sratio >= 0.5 and sfast["delivered_per_s"] >= 1000,
+        )
+    )
     lim = a2c["limited"]
     rows.append(
         row(
