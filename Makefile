@@ -27,6 +27,7 @@ lint: $(STAMP)
 test: $(STAMP)
 	bash tests/ensure_postgres.sh
 	bash tests/ensure_browser.sh
+	bash tests/ensure_tools.sh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -rs $(PYTEST_ARGS)
