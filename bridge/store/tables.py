@@ -88,6 +88,7 @@ class QueueColumns:
         name = cls.__tablename__  # type: ignore[attr-defined]
         doing = text("status = 'doing'")
         waiting = text("status = 'todo'")
+        in_flight = text("status IN ('todo', 'doing')")
         return (
             # One record per lock in flight: the database enforces per-customer order even
             # if two dispatchers in two processes race for the same customer.
@@ -102,6 +103,15 @@ class QueueColumns:
                 f"ix_{name}_todo", "scheduled_at", postgresql_where=waiting, sqlite_where=waiting
             ),
             Index(f"ix_{name}_lock_id", "lock", "id"),
+            # The claim's probe for an earlier waiting record of the same lock: waiting
+            # records only, however long the customer's history (migration 0003).
+            Index(
+                f"ix_{name}_lock_inflight",
+                "lock",
+                "id",
+                postgresql_where=in_flight,
+                sqlite_where=in_flight,
+            ),
             Index(f"ix_{name}_status", "status"),
         )
 

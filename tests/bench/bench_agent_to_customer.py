@@ -27,7 +27,7 @@ import asyncpg
 from aiohttp import web
 
 from bridge.store.db import asyncpg_dsn
-from tests.bench.common import fresh_database, machine, rig, serve, summary
+from tests.bench.common import fresh_database, machine, median_figures, rig, serve, summary
 from tests.e2e.conftest import PUSH_SECRET
 
 CHATS = 50
@@ -194,10 +194,10 @@ async def baseline(pushes: int, rate: float) -> dict[str, Any]:
     }
 
 
-async def main(pushes: int, rate: float, limited: int) -> dict[str, Any]:
-    print(f"agent → customer: {pushes} pushes to {CHATS} chats ({machine()})")
-    bridge = await bridge_runs(pushes, rate)
-    base = await baseline(pushes, rate)
+async def main(pushes: int, rate: float, limited: int, runs: int = 1) -> dict[str, Any]:
+    print(f"agent → customer: {pushes} pushes to {CHATS} chats ({machine()}), median of {runs}")
+    bridge = median_figures([await bridge_runs(pushes, rate) for _ in range(runs)])
+    base = median_figures([await baseline(pushes, rate) for _ in range(runs)])
     fixed, bfixed = bridge["fixed"], base["fixed"]
     print(
         f"  at {rate:.0f} pushes/s   ack p50 {fixed['p50_ms']:.1f} ms  p99 {fixed['p99_ms']:.1f} ms"
@@ -216,7 +216,7 @@ async def main(pushes: int, rate: float, limited: int) -> dict[str, Any]:
         f"(target ≥ 1000)   push→sendMessage p50 {fast['push_to_send']['p50_ms']:.0f} ms  "
         f"p99 {fast['push_to_send']['p99_ms']:.0f} ms"
     )
-    split = await bridge_runs(pushes, rate, split=True)
+    split = median_figures([await bridge_runs(pushes, rate, split=True) for _ in range(runs)])
     sfixed, sfast = split["fixed"], split["fast"]
     print(
         f"  intake + worker processes (BRIDGE_ROLE): at {rate:.0f} pushes/s ack p99 "
@@ -237,5 +237,6 @@ if __name__ == "__main__":
     parser.add_argument("--pushes", type=int, default=2000)
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--limited", type=int, default=600)
+    parser.add_argument("--runs", type=int, default=1, help="report the median of this many")
     args = parser.parse_args()
-    asyncio.run(main(args.pushes, args.rate, args.limited))
+    asyncio.run(main(args.pushes, args.rate, args.limited, args.runs))

@@ -24,7 +24,7 @@ from aiohttp import web
 
 from bridge.store.db import asyncpg_dsn
 from bridge.udesk.signing import signed_params
-from tests.bench.common import fresh_database, machine, rig, serve, summary
+from tests.bench.common import fresh_database, machine, median_figures, rig, serve, summary
 from tests.e2e.conftest import UDESK_EMAIL, UDESK_TOKEN, start_udesk
 
 Injector = Callable[[int, str], Awaitable[None] | None]
@@ -200,11 +200,21 @@ def report(name: str, result: dict[str, Any], count: int) -> dict[str, Any]:
     return figures
 
 
-async def main(users: int, messages: int) -> dict[str, Any]:
-    print(f"customer → agent: {users} users × {messages} messages ({machine()})")
+async def main(users: int, messages: int, runs: int = 1) -> dict[str, Any]:
+    print(f"customer → agent: {users} users × {messages} messages ({machine()}), {runs} run(s)")
     count = users * messages
-    bridge = report("bridge", await bench_bridge(users, messages), count)
-    baseline = report("baseline", await bench_baseline(users, messages), count)
+    bridge = median_figures(
+        [report("bridge", await bench_bridge(users, messages), count) for _ in range(runs)]
+    )
+    baseline = median_figures(
+        [report("baseline", await bench_baseline(users, messages), count) for _ in range(runs)]
+    )
+    if runs > 1:
+        for name, figures in (("bridge", bridge), ("baseline", baseline)):
+            print(
+                f"  median {name:<10} {figures['messages_per_s']:6.0f} msg/s   "
+                f"p50 {figures['p50_ms']:6.1f} ms   p99 {figures['p99_ms']:6.1f} ms"
+            )
     ratio = bridge["messages_per_s"] / baseline["messages_per_s"]
     print(f"  ratio bridge/baseline: {ratio:.2f} (target ≥ 0.5; bridge target ≥ 500 msg/s)")
     quota = await quota_run(30, 3)
@@ -220,5 +230,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--messages", type=int, default=10)
+    parser.add_argument("--runs", type=int, default=1, help="report the median of this many")
     args = parser.parse_args()
-    asyncio.run(main(args.users, args.messages))
+    asyncio.run(main(args.users, args.messages, args.runs))

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from aiohttp import web
@@ -41,6 +42,25 @@ def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
     return ordered[index]
+
+
+def median_figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Every number in the runs' figures (nested too) as its median over the runs.
+
+    This machine's figures move by a third from one identical run to the next; a median of
+    a few runs says more than any one of them.
+    """
+    first = runs[0]
+    merged: dict[str, Any] = {}
+    for key, value in first.items():
+        values = [run[key] for run in runs]
+        if isinstance(value, dict):
+            merged[key] = median_figures(values)
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            merged[key] = statistics.median(values)
+        else:
+            merged[key] = value
+    return merged
 
 
 def summary(latencies: list[float]) -> dict[str, float]:

@@ -34,7 +34,8 @@ def git_revision() -> str:
 async def run(quick: bool) -> list[str]:
     rows: list[str] = []
     users, messages = (20, 5) if quick else (100, 10)
-    c2a = await bench_customer_to_agent.main(users, messages)
+    runs = 1 if quick else 3  # figures are medians over this many runs (RESULTS.md says so)
+    c2a = await bench_customer_to_agent.main(users, messages, runs)
     b, base = c2a["bridge"], c2a["baseline"]
     rows.append(
         row(
@@ -68,7 +69,7 @@ async def run(quick: bool) -> list[str]:
         )
     )
     pushes = 500 if quick else 2000
-    a2c = await bench_agent_to_customer.main(pushes, 200.0, 200 if quick else 600)
+    a2c = await bench_agent_to_customer.main(pushes, 200.0, 200 if quick else 600, runs)
     fixed, bfixed = a2c["bridge"]["fixed"], a2c["baseline"]["fixed"]
     rows.append(
         row(
@@ -186,9 +187,15 @@ def main() -> None:
             "# Benchmark results",
             "",
             f"`make bench` on {machine()}, {stamp}, revision {git_revision()}"
-            + (" (quick run)" if args.quick else "")
+            + (" (quick run, one run each)" if args.quick else "")
             + ". Simulators and driver in one process, the bridge (`udesk-bridge run`) in its "
-            "own, PostgreSQL on the same machine.",
+            "own, PostgreSQL on the same machine."
+            + (
+                ""
+                if args.quick
+                else " Throughput and latency figures, the bridge's and the "
+                "baselines', are medians of three runs."
+            ),
             "",
             "| measure | bridge | baseline (same run) | ratio | target | met |",
             "|---|---|---|---|---|---|",
