@@ -108,8 +108,6 @@ async def cluster(pg_url: str, tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
         )
         for port in ports
     ]
-    for bridge in bridges:
-        await bridge.start()
 
     async def diagnose() -> None:
         """On a timeout: what each live replica is waiting on (SIGUSR1 logs its tasks) and
@@ -136,6 +134,8 @@ async def cluster(pg_url: str, tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
 
     DIAGNOSE[:] = [diagnose]
     try:
+        for bridge in bridges:  # inside: one failing to start stops the others
+            await bridge.start()
         yield {"udesk": udesk, "telegram": telegram, "bridges": bridges, "url": pg_url}
     finally:
         for bridge in bridges:

@@ -45,9 +45,9 @@ async def split(pg_url: str, tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
         )
         for role, port in (("intake", intake_port), ("worker", worker_port))
     }
-    for process in processes.values():
-        await process.start()
     try:
+        for process in processes.values():  # inside: one failing to start stops the other
+            await process.start()
         yield {"udesk": udesk, "telegram": telegram, **processes}
     finally:
         for process in processes.values():
