@@ -101,3 +101,18 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(database_url)
     yield engine
     await engine.dispose()
+
+
+@pytest.fixture
+async def telegram_sim() -> AsyncIterator[Any]:
+    """The Telegram Bot API simulator on a local port (token ``123456:TEST-token``)."""
+    from aiohttp.test_utils import TestServer
+
+    from bridge.sandbox.telegram_sim import TelegramSimulator
+
+    simulator = TelegramSimulator(bot_token="123456:TEST-token", bot_username="udesk_test_bot")
+    server = TestServer(simulator.app, host="127.0.0.1")
+    await server.start_server()
+    simulator.base_url = str(server.make_url("")).rstrip("/")
+    yield simulator
+    await server.close()

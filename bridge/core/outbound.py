@@ -101,9 +101,7 @@ class Outbound:
         self.previews = previews
         self.tickets = tickets
         self.config = config
-        self.surveys = SurveyFlow(
-            sessions, udesk, lambda: router.texts, self._answer, reads=self.reads
-        )
+        self.surveys = SurveyFlow(sessions, udesk, lambda: router.texts, self._answer)
 
     # --- entry point -------------------------------------------------------------------
 

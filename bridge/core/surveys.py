@@ -48,11 +48,8 @@ class SurveyFlow:
         udesk: UdeskGateway,
         texts: Callable[[], Texts],
         answer: Answer,
-        *,
-        reads: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
         self.sessions = sessions
-        self.reads = reads or sessions
         self.udesk = udesk
         self.texts = texts
         self.answer = answer
@@ -122,11 +119,9 @@ class SurveyFlow:
         )
 
     async def take_remark(self, customer: Customer, text: str) -> bool:
-        """If a survey waits for this customer's remark, ``text`` is it; True if taken."""
-        # Every text message asks; almost always the answer is no, found by one plain read.
-        async with self.reads() as s:
-            if await s.scalar(_AWAITING_REMARK, {"customer_id": customer.id}) is None:
-                return False
+        """If a survey waits for this customer's remark, ``text`` is it; True if taken.
+        Callers ask only when ``load_for_send`` said a remark is awaited (one query for
+        every message); this reads it again under the transaction that takes it."""
         async with self.sessions.begin() as s:
             survey = await s.scalar(_AWAITING_REMARK, {"customer_id": customer.id})
             if survey is None:

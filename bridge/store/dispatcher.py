@@ -9,6 +9,7 @@ runs, its lease is extended so another replica does not take the record over.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
@@ -19,6 +20,7 @@ from typing import Any
 from bridge import metrics, tasks
 from bridge.logs import correlation_id
 from bridge.store.db import DATABASE_DOWN
+from bridge.store.group_commit import GroupCommit
 from bridge.store.notify import Waker
 from bridge.store.queue import Claimed, DurableQueue
 from bridge.store.tables import utcnow
@@ -58,48 +60,6 @@ def backoff(attempt: int, *, base: float = 1.0, cap: float = 300.0) -> float:
     return random.uniform(0, min(cap, base * 2 ** max(0, attempt - 1)))
 
 
-class Completions:
-    """Done outcomes recorded together: whatever finished while the previous batch was being
-    written goes in the next one, one transaction for all.
-
-    Under load this turns one transaction per record into one per batch (a BEGIN, the
-    updates, a COMMIT); with a single record in flight it costs one turn of the event loop.
-    A record's caller returns only once its own batch committed, so the next record of its
-    lock is claimable only then, as before.
-    """
-
-    def __init__(self, queue: DurableQueue) -> None:
-        self.queue = queue
-        self._waiting: list[tuple[int, dict[str, Any], asyncio.Future[None]]] = []
-        self._writer: asyncio.Task[None] | None = None
-
-    async def complete(self, record_id: int, values: dict[str, Any]) -> None:
-        """Returns when the record is marked done; raises what the write raised."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        # Marks the error seen even when the caller was cancelled and never reads it.
-        future.add_done_callback(lambda f: f.cancelled() or f.exception())
-        self._waiting.append((record_id, values, future))
-        if self._writer is None or self._writer.done():
-            self._writer = tasks.create(self._write(), name=f"complete:{self.queue.name}")
-        # Shielded: a caller cancelled at shutdown must not cancel the others' write.
-        await asyncio.shield(future)
-
-    async def _write(self) -> None:
-        while self._waiting:
-            await asyncio.sleep(0)  # let the records finishing right now join this batch
-            batch, self._waiting = self._waiting, []
-            try:
-                await self.queue.complete_many([(rid, values) for rid, values, _ in batch])
-            except Exception as exc:
-                for *_, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-            else:
-                for *_, future in batch:
-                    if not future.done():
-                        future.set_result(None)
-
-
 class Dispatcher:
     def __init__(
         self,
@@ -122,7 +82,10 @@ class Dispatcher:
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self._inflight: dict[int, asyncio.Task[None]] = {}
-        self._completions = Completions(queue)
+        # Records that finish at about the same moment are marked done in one transaction
+        # (a BEGIN and COMMIT for all); a record's handler returns only once its own write
+        # committed, so the next record of its lock is claimable only then.
+        self._completions = GroupCommit(queue.sessions, name=f"complete:{queue.name}")
         self._stopping = False
         self._loop_task: asyncio.Task[None] | None = None
         self._lease_task: asyncio.Task[None] | None = None
@@ -227,7 +190,11 @@ class Dispatcher:
             try:
                 if isinstance(outcome, Done):
                     if not outcome.already_recorded:
-                        await self._completions.complete(record.id, outcome.values)
+                        await self._completions.run(
+                            functools.partial(
+                                self.queue.complete_with, record_id=record.id, values=outcome.values
+                            )
+                        )
                 elif isinstance(outcome, Fail):
                     log.warning("gave up on %s/%s: %s", self.queue.name, record.id, outcome.error)
                     await self.queue.fail(record.id, error=outcome.error, **outcome.values)

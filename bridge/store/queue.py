@@ -266,6 +266,12 @@ class DurableQueue:
         return {"record_id": record_id, **{f"v_{k}": v for k, v in values.items()}}
 
     async def _finish(self, record_id: int, **values: Any) -> bool:
+        async with self.sessions.begin() as session:
+            return await self._finish_in(session, record_id, **values)
+
+    async def _finish_in(self, session: AsyncSession, record_id: int, **values: Any) -> bool:
+        """Set ``values`` on a record still ours, in the caller's transaction; False (and a
+        warning) when it is no longer ours."""
         # ``attempts`` may come as an expression (release); those few go unprepared.
         if any(isinstance(v, ColumnElement) for v in values.values()):
             t = core_table(self.table)
@@ -282,8 +288,7 @@ class DurableQueue:
         else:
             stmt = self._finish_statement(frozenset(values))
             params = self._finish_params(record_id, values)
-        async with self.sessions.begin() as session:
-            result = await session.execute(stmt, params)
+        result = await session.execute(stmt, params)
         if result.rowcount == 0:  # type: ignore[attr-defined]
             # Our lease expired and someone else took the record over; their outcome wins.
             log.warning("record %s/%s was no longer ours to finish", self.name, record_id)
@@ -304,33 +309,24 @@ class DurableQueue:
             # Someone else owns it now: roll the caller's transaction back, effects and all.
             raise LeaseLost(f"{self.name}/{record_id}")
 
-    async def complete_many(self, done: list[tuple[int, dict[str, Any]]]) -> None:
-        """Mark several records done in one transaction (records that finished at about the
-        same moment, see ``Dispatcher``): one BEGIN and COMMIT for all instead of each."""
-        groups: dict[frozenset[str], list[dict[str, Any]]] = {}
-        for record_id, extra in done:
-            values = {
-                "status": RecordStatus.DONE.value,
-                "finished_at": utcnow(),
-                "lease_expires_at": None,
-                "last_error": None,
-                **extra,
-            }
-            groups.setdefault(frozenset(values), []).append(self._finish_params(record_id, values))
-        async with self.sessions.begin() as session:
-            for names, rows in groups.items():
-                # A list of parameter sets: one statement, executed for each (executemany).
-                await session.execute(self._finish_statement(names), rows)
+    @staticmethod
+    def _done(values: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "status": RecordStatus.DONE.value,
+            "finished_at": utcnow(),
+            "lease_expires_at": None,
+            "last_error": None,
+            **values,
+        }
 
     async def complete(self, record_id: int, **values: Any) -> bool:
-        return await self._finish(
-            record_id,
-            status=RecordStatus.DONE.value,
-            finished_at=utcnow(),
-            lease_expires_at=None,
-            last_error=None,
-            **values,
-        )
+        return await self._finish(record_id, **self._done(values))
+
+    async def complete_with(
+        self, session: AsyncSession, record_id: int, values: dict[str, Any]
+    ) -> bool:
+        """``complete`` in the caller's transaction (the dispatcher's group commit)."""
+        return await self._finish_in(session, record_id, **self._done(values))
 
     async def retry(self, record_id: int, *, delay: float, error: str, **values: Any) -> bool:
         return await self._finish(

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import aiohttp
 import pytest
 
+from bridge.store.queue import enqueue
+from bridge.store.tables import TelegramUpdate, utcnow
 from tests.e2e.conftest import World
 
 USER = {"id": 6001, "first_name": "Bo", "username": "bo", "language_code": "en"}
@@ -194,3 +198,32 @@ async def test_previews_never_exceed_three_per_second(world: World) -> None:
     await world.eventually(lambda: len(contents(world)) == 31, timeout=40, what="burst")
     assert world.udesk.previews, "the agent saw no preview while messages were retried"
     assert world.udesk.preview_rate_violations == []
+
+
+async def test_an_update_waits_behind_an_earlier_queued_update_of_its_chat(world: World) -> None:
+    """Updates are normally recorded as they are stored; one whose chat still has an earlier
+    update waiting in the queue (its processing failed once and backs off) goes behind it."""
+    chat = USER["id"]
+    earlier = {
+        "update_id": 990_001,
+        "message": {
+            "message_id": 9_001,
+            "date": int(utcnow().timestamp()),
+            "chat": {"id": chat, "type": "private", "first_name": USER["first_name"]},
+            "from": {"id": chat, "is_bot": False, "first_name": USER["first_name"]},
+            "text": "the earlier message",
+        },
+    }
+    async with world.bridge.parts.sessions.begin() as session:
+        await enqueue(
+            session,
+            TelegramUpdate,
+            dedup_key="u:990001",
+            lock=f"chat:{chat}",
+            kind="update",
+            payload=earlier,
+            scheduled_at=utcnow() + dt.timedelta(seconds=1.5),
+        )
+    world.telegram.inject_text(USER, "the later message")
+    got = await world.eventually(lambda: len(contents(world)) == 2 and contents(world))
+    assert [c for _, c in got] == ["the earlier message", "the later message"]

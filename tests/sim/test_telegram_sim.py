@@ -31,13 +31,8 @@ def _timedelta_periods(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-async def sim() -> AsyncIterator[TelegramSimulator]:
-    simulator = TelegramSimulator(bot_token=TOKEN, bot_username="udesk_test_bot")
-    server = TestServer(simulator.app, host="127.0.0.1")
-    await server.start_server()
-    simulator.base_url = str(server.make_url("")).rstrip("/")
-    yield simulator
-    await server.close()
+def sim(telegram_sim: TelegramSimulator) -> TelegramSimulator:
+    return telegram_sim  # tests/conftest.py, token TOKEN
 
 
 @pytest.fixture

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
-from aiohttp.test_utils import TestServer
 from telegram.ext import ExtBot
 
 from bridge.sandbox.telegram_sim import TelegramSimulator
@@ -18,16 +16,6 @@ TOKEN = "123456:TEST-token"
 @pytest.fixture(autouse=True)
 def _timedelta_periods(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PTB_TIMEDELTA", "1")
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[TelegramSimulator]:
-    simulator = TelegramSimulator(bot_token=TOKEN, bot_username="udesk_test_bot")
-    server = TestServer(simulator.app, host="127.0.0.1")
-    await server.start_server()
-    simulator.base_url = str(server.make_url("")).rstrip("/")
-    yield simulator
-    await server.close()
 
 
 async def test_window_never_lets_more_than_its_calls_through() -> None:
@@ -48,7 +36,8 @@ async def test_window_never_lets_more_than_its_calls_through() -> None:
     assert released[-1] - released[0] < 4 * 0.2 * (1 + JITTER_MARGIN)
 
 
-async def test_bot_sends_at_telegrams_limit_with_no_429(sim: TelegramSimulator) -> None:
+async def test_bot_sends_at_telegrams_limit_with_no_429(telegram_sim: TelegramSimulator) -> None:
+    sim = telegram_sim
     chats = list(range(5000, 5075))
     for chat in chats:
         sim.add_user(chat)
