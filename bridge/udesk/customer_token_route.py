@@ -20,10 +20,10 @@ from typing import Any
 
 from aiohttp import web
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bridge.core import phones
-from bridge.store.db import DATABASE_DOWN
+from bridge.store.db import DATABASE_DOWN, read_session_factory
 from bridge.store.tables import Customer
 from bridge.udesk.push_route import reject, secret_matches
 from bridge.web.errors import error_response
@@ -53,9 +53,7 @@ def parse_number(body: bytes) -> str:
     return str(number)
 
 
-async def token_for_number(
-    session: AsyncSession | AsyncConnection, number: str, region: str
-) -> str | None:
+async def token_for_number(session: AsyncSession, number: str, region: str) -> str | None:
     keys = phones.lookup_keys(number, region)
     rows = (
         await session.execute(
@@ -73,22 +71,16 @@ async def token_for_number(
     return str(best[1])
 
 
-async def _lookup(
-    sessions: async_sessionmaker[AsyncSession], number: str, region: str
-) -> str | None:
-    engine = sessions.kw.get("bind")
-    if isinstance(engine, AsyncEngine) and engine.dialect.name == "postgresql":
-        # One statement needs no transaction: no BEGIN and ROLLBACK round trips.
-        async with engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            return await token_for_number(conn, number, region)
-    async with sessions() as session:
-        return await token_for_number(session, number, region)
-
-
 def customer_token_handler(
     sessions: async_sessionmaker[AsyncSession], secret: str, region: str
 ) -> Callable[[web.Request], Any]:
+    # One statement needs no transaction: autocommit reads on PostgreSQL (store.db).
+    reads = read_session_factory(sessions.kw["bind"])
+
+    async def lookup(number: str) -> str | None:
+        async with reads() as session:
+            return await token_for_number(session, number, region)
+
     async def handle(request: web.Request) -> web.Response:
         if not secret_matches(request, secret):
             return error_response(404, "not_found")
@@ -100,7 +92,7 @@ def customer_token_handler(
             await reject(sessions, ENDPOINT, str(exc), body)
             return error_response(400, "bad_request", str(exc))
         try:
-            token = await _lookup(sessions, number, region)
+            token = await lookup(number)
         except DATABASE_DOWN as exc:
             # The type only: a driver error can quote the phone number (a parameter).
             log.error(
