@@ -31,6 +31,9 @@ PUSH_SECRET = "push-secret-for-tests"
 T = TypeVar("T")
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
     """A free port below the kernel's ephemeral range: a port the OS handed out for binding
     could be taken by an outgoing connection before our server binds it."""
@@ -38,11 +41,14 @@ def free_port() -> int:
     low = int(ports[0])
     for _ in range(200):
         port = random.randint(max(1024, low - 12000), low - 1)
+        if port in _HANDED_OUT:
+            continue  # free now, but promised to a server that may not have bound it yet
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
+            _HANDED_OUT.add(port)
             return port
     raise RuntimeError("no free port found")
 
