@@ -37,6 +37,7 @@ from bridge.core.watchers import Watchers
 from bridge.privacy.erase import Eraser
 from bridge.privacy.forget import ForgetHandler
 from bridge.settings import Settings, SettingsError
+from bridge.store import customers as customer_repo
 from bridge.store.db import asyncpg_dsn, is_postgres, read_session_factory
 from bridge.store.dispatcher import Dispatcher
 from bridge.store.exclusive import PollerLock
@@ -370,6 +371,7 @@ async def build_parts(settings: Settings, engine: AsyncEngine, lifecycle: Lifecy
             worker_id=worker_id,
             lease_seconds=lease,
             extra_columns=("customer_id", "chat_id"),
+            looked_up=customer_repo.RECIPIENT_LOOKUPS,
         ),
     }
     tickets = TicketDesk(sessions, udesk, lambda: router.texts)

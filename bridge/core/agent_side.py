@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -297,6 +298,15 @@ async def _urobot(
     return bool(await intake.to_chat(s, customer, item, dedup_key=key))
 
 
+@dataclass(frozen=True)
+class Recipient:
+    """What showing a message needs to know of its customer."""
+
+    id: int
+    reachable: bool
+    language_code: str | None
+
+
 class Inbound:
     """The handler of inbound records: show each in the customer's chat."""
 
@@ -316,11 +326,21 @@ class Inbound:
     async def handle(self, record: Claimed) -> Outcome:
         customer_id = record.extra.get("customer_id")
         chat_id = record.extra.get("chat_id")
-        async with self.reads() as s:
-            customer = await s.get(Customer, customer_id) if customer_id else None
-            im_session = None
-            if record.kind == "queue_position" and record.payload.get("session_id"):
-                im_session = await s.get(ImSession, record.payload["session_id"])
+        customer: Recipient | None = None
+        im_session = None
+        reachable = record.extra.get("customer_reachable")
+        if customer_id and reachable is not None and record.kind != "queue_position":
+            # Read by the claim (store.customers.RECIPIENT_LOOKUPS): no query of our own.
+            customer = Recipient(
+                customer_id, bool(reachable), record.extra.get("customer_language")
+            )
+        elif customer_id:
+            async with self.reads() as s:
+                found = await s.get(Customer, customer_id)
+                if found is not None:
+                    customer = Recipient(found.id, found.reachable, found.language_code)
+                if record.kind == "queue_position" and record.payload.get("session_id"):
+                    im_session = await s.get(ImSession, record.payload["session_id"])
         if customer is None or chat_id is None:
             return Fail("no chat for this record")
         if not customer.reachable:
@@ -359,7 +379,7 @@ class Inbound:
                     row.queue_notice_message_id = ids[0]
         return Done({"telegram_message_ids": ",".join(str(i) for i in ids)[:200]})
 
-    async def _unreachable(self, customer: Customer) -> None:
+    async def _unreachable(self, customer: Recipient) -> None:
         """403: mark the customer, tell Udesk they are offline (once per blocking)."""
         async with self.sessions.begin() as s:
             row = await s.get(Customer, customer.id)

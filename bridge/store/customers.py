@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import ColumnElement, Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.core.model import UserInfo
@@ -72,3 +74,18 @@ async def upsert_from_user(session: AsyncSession, user: UserInfo) -> tuple[Custo
     customer.language_code = user.language_code or customer.language_code
     customer.chat_id = user.chat_id
     return customer, changed
+
+
+def _of_record_customer(column: Any) -> Callable[[Table], ColumnElement[Any]]:
+    def build(queue: Table) -> ColumnElement[Any]:
+        return select(column).where(Customer.id == queue.c.customer_id).scalar_subquery()
+
+    return build
+
+
+# What showing an agent's message needs to know of its customer, read by the claim that
+# hands the record out (``DurableQueue(looked_up=…)``) instead of by a query per record.
+RECIPIENT_LOOKUPS: dict[str, Callable[[Table], ColumnElement[Any]]] = {
+    "customer_reachable": _of_record_customer(Customer.reachable),
+    "customer_language": _of_record_customer(Customer.language_code),
+}

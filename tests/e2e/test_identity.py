@@ -218,9 +218,11 @@ async def test_field_push_level_routes_the_next_session(
     await world.eventually(
         lambda: any("ended" in t.lower() for t in world.texts_to(7201)), what="close notice"
     )
+    # Counted from here: under load, a first open that timed out may have been asked again.
+    opened = len(sessions_opened(world))
     world.telegram.inject_text(user, "me again")
-    await world.eventually(lambda: len(sessions_opened(world)) == 2, what="second session")
-    second = sessions_opened(world)[1]
+    await world.eventually(lambda: len(sessions_opened(world)) > opened, what="second session")
+    second = sessions_opened(world)[-1]
     assert second["customer_token"] == token and second["group_id"] == 100
     session = await world.eventually(lambda: world.udesk.session_of(token), what="session")
     assert session.group_id == 100

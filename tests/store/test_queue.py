@@ -61,6 +61,29 @@ async def test_backoff_keeps_order_but_not_others_waiting(engine: AsyncEngine) -
     assert [c.dedup_key for c in await queue.claim(10)] == ["b1"]
 
 
+async def test_claim_takes_the_heads_of_many_lines_in_order_up_to_the_limit(
+    engine: AsyncEngine,
+) -> None:
+    # Forty customers, five records each, interleaved as pushes arrive.
+    for n in range(5):
+        for c in range(40):
+            await _put(engine, f"c{c:02d}-{n}", f"c{c:02d}")
+    queue = _queue(engine)
+    first = await queue.claim(25)
+    # The oldest heads first, one per customer, never a second record of a line.
+    assert [c.dedup_key for c in first] == [f"c{c:02d}-0" for c in range(25)]
+    second = await queue.claim(100)
+    assert [c.dedup_key for c in second] == [f"c{c:02d}-0" for c in range(25, 40)]
+    # Customer 3's head backs off: its line waits; the others move on as they finish.
+    by_key = {c.dedup_key: c for c in first + second}
+    await queue.retry(by_key["c03-0"].id, delay=60, error="5xx")
+    for key, record in by_key.items():
+        if key != "c03-0":
+            await queue.complete(record.id)
+    third = await queue.claim(100)
+    assert [c.dedup_key for c in third] == [f"c{c:02d}-1" for c in range(40) if c != 3]
+
+
 async def test_retry_counts_attempts_and_fail_is_dead_letter(engine: AsyncEngine) -> None:
     await _put(engine, "a0", "alice")
     queue = _queue(engine)
