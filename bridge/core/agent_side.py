@@ -20,6 +20,7 @@ from bridge.core.errors import ChatUnreachable, PermanentError, TransientError
 from bridge.core.model import AgentMessage, Button, OutgoingItem
 from bridge.core.ports import TelegramGateway
 from bridge.core.texts import Texts
+from bridge.logs import correlation_id
 from bridge.store import customers
 from bridge.store import sessions as session_repo
 from bridge.store.dispatcher import Done, Fail, Outcome, Retry
@@ -55,11 +56,34 @@ async def _action(s: AsyncSession, customer: Customer, action: dict[str, Any]) -
     return {"id": row.id}
 
 
+async def accept_pushes(
+    s: AsyncSession, texts: Texts, pushes: list[tuple[str, list[AgentMessage], str | None]]
+) -> list[int]:
+    """``accept_push`` for the pushes of one group commit, each ``(customer_token,
+    messages, correlation id)``: their customers are read with one query, not one each."""
+    known = await customers.get_many_by_token(s, {token for token, _, _ in pushes})
+    created: list[int] = []
+    for token, messages, cid in pushes:
+        # The records a push makes carry its correlation id (observability).
+        reset = correlation_id.set(cid)
+        try:
+            created.append(await accept_push(s, texts, token, messages, known.get(token)))
+        finally:
+            correlation_id.reset(reset)
+    return created
+
+
 async def accept_push(
-    s: AsyncSession, texts: Texts, token: str, messages: list[AgentMessage]
+    s: AsyncSession,
+    texts: Texts,
+    token: str,
+    messages: list[AgentMessage],
+    customer: Customer | None = None,
 ) -> int:
-    """Record one push; returns how many new records it made (0 for a duplicate)."""
-    customer = await customers.get_by_token(s, token)
+    """Record one push; returns how many new records it made (0 for a duplicate).
+    ``customer``: the token's holder when the caller has read it already."""
+    if customer is None:
+        customer = await customers.get_by_token(s, token)
     if customer is None:
         # Acknowledged and kept for inspection, never delivered: we do not know the chat.
         for m in messages:

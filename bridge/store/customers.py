@@ -29,6 +29,18 @@ async def get_by_user(session: AsyncSession, user_id: int) -> Customer | None:
     return await session.scalar(_BY_USER, {"user_id": user_id})
 
 
+_BY_TOKENS = select(Customer).where(
+    Customer.customer_token.in_(bindparam("tokens", expanding=True))
+)
+
+
+async def get_many_by_token(session: AsyncSession, tokens: set[str]) -> dict[str, Customer]:
+    """The customers holding these tokens, by token, in one query (tokens no customer
+    holds are absent; ``get_by_token`` knows the older tokens of linked customers)."""
+    found = (await session.scalars(_BY_TOKENS, {"tokens": sorted(tokens)})).all()
+    return {c.customer_token: c for c in found}
+
+
 async def get_by_token(session: AsyncSession, token: str) -> Customer | None:
     found = await session.scalar(_BY_TOKEN, {"token": token})
     # --- deep links: a customer linked to a company's Udesk customer still answers to

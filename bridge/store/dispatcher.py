@@ -9,7 +9,6 @@ runs, its lease is extended so another replica does not take the record over.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import random
 import time
@@ -190,10 +189,8 @@ class Dispatcher:
             try:
                 if isinstance(outcome, Done):
                     if not outcome.already_recorded:
-                        await self._completions.run(
-                            functools.partial(
-                                self.queue.complete_with, record_id=record.id, values=outcome.values
-                            )
+                        await self._completions.run_together(
+                            self.queue.complete_many_in, (record.id, outcome.values)
                         )
                 elif isinstance(outcome, Fail):
                     log.warning("gave up on %s/%s: %s", self.queue.name, record.id, outcome.error)

@@ -7,6 +7,11 @@ waiting when the previous batch finished in one transaction, and each caller ret
 once that transaction committed, so an acknowledgement still means "stored".  If a batch
 fails, each of its writes is tried again in a transaction of its own, so one bad write
 gets its own precise error and never takes the others down with it.
+
+Writes of one kind can go further and share a statement: ``run_together(runner, item)``
+hands every such item of a batch to one ``runner(session, items)`` call (e.g. one UPDATE
+for all the records a dispatcher finished at that moment); a round trip per write, not the
+database's work, is what a busy batch costs.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from bridge.logs import correlation_id
 
 T = TypeVar("T")
 Work = Callable[[AsyncSession], Awaitable[Any]]
+Runner = Callable[[AsyncSession, list[Any]], Awaitable[list[Any]]]
 
 
 class _AloneAgain(Exception):
@@ -29,9 +35,17 @@ class _AloneAgain(Exception):
 
 
 class _Waiting(Generic[T]):
-    def __init__(self, work: Callable[[AsyncSession], Awaitable[T]], cid: str | None) -> None:
+    def __init__(
+        self,
+        work: Callable[[AsyncSession], Awaitable[T]],
+        cid: str | None,
+        runner: Runner | None = None,
+        item: Any = None,
+    ) -> None:
         self.work = work
         self.cid = cid
+        self.runner = runner  # writes with the same runner share one call (run_together)
+        self.item = item
         self.future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         # Marks an error seen even when the caller was cancelled and never reads it.
         self.future.add_done_callback(lambda f: f.cancelled() or f.exception())
@@ -46,7 +60,20 @@ class GroupCommit:
 
     async def run(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
         """``work(session)`` inside a transaction that has committed when this returns."""
-        waiting: _Waiting[T] = _Waiting(work, correlation_id.get())
+        return await self._join(_Waiting(work, correlation_id.get()))
+
+    async def run_together(self, runner: Runner, item: Any) -> Any:
+        """``item`` written by ``runner(session, items)`` together with the batch's other
+        items of the same runner, which returns one result per item, in order; committed
+        when this returns."""
+
+        async def alone(session: AsyncSession) -> Any:
+            return (await runner(session, [item]))[0]
+
+        return await self._join(_Waiting(alone, correlation_id.get(), runner, item))
+
+    async def _join(self, waiting: _Waiting[T]) -> T:
+        work = waiting.work
         self._waiting.append(waiting)
         if self._writer is None or self._writer.done():
             self._writer = tasks.create(self._write(), name=f"group-commit:{self.name}")
@@ -61,14 +88,24 @@ class GroupCommit:
         while self._waiting:
             await asyncio.sleep(0)  # let the writes arriving right now join this batch
             batch, self._waiting = self._waiting, []
-            results: list[Any] = []
+            results: list[Any] = [None] * len(batch)
             try:
                 async with self.sessions.begin() as session:
-                    for waiting in batch:
+                    together: list[Runner] = []  # (==, not is: bound methods are made anew)
+                    for index, waiting in enumerate(batch):
+                        if waiting.runner is not None:
+                            if waiting.runner in together:
+                                continue  # written with the first of its kind
+                            together.append(waiting.runner)
+                            group = [i for i, w in enumerate(batch) if w.runner == waiting.runner]
+                            outs = await waiting.runner(session, [batch[i].item for i in group])
+                            for i, out in zip(group, outs, strict=True):
+                                results[i] = out
+                            continue
                         # Records written for a caller carry the caller's correlation id.
                         token = correlation_id.set(waiting.cid)
                         try:
-                            results.append(await waiting.work(session))
+                            results[index] = await waiting.work(session)
                         finally:
                             correlation_id.reset(token)
             except Exception as exc:

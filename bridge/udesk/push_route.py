@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bridge import metrics
 from bridge.core import agent_side
+from bridge.core.model import AgentMessage
 from bridge.core.texts import Texts
 from bridge.logs import correlation_id
 from bridge.store.db import DATABASE_DOWN, is_bad_data
@@ -77,8 +78,14 @@ def push_handler(
         await reject(sessions, "push", reason, body)
         return error_response(400, "bad_push", reason)
 
-    # Pushes arriving together are stored in one transaction (bridge.store.group_commit).
+    # Pushes arriving together are stored in one transaction (bridge.store.group_commit),
+    # their customers read with one query.
     writes = GroupCommit(sessions, name="pushes")
+
+    async def store_pushes(
+        session: AsyncSession, pushes: list[tuple[str, list[AgentMessage], str | None]]
+    ) -> list[int]:
+        return await agent_side.accept_pushes(session, texts(), pushes)
 
     async def handle(request: web.Request) -> web.Response:
         if not secret_matches(request, secret):
@@ -107,10 +114,7 @@ def push_handler(
                 # Acknowledged (Udesk must not retry it) and kept for inspection.
                 await reject(sessions, "push", "urobot push for an unknown session", body)
                 return web.Response(status=200)
-            found: str = token
-            await writes.run(
-                lambda session: agent_side.accept_push(session, texts(), found, messages)
-            )
+            await writes.run_together(store_pushes, (token, messages, correlation_id.get()))
         except (OverflowError, UnicodeError, ValueError) as exc:
             return await unstorable(body, exc)
         except DATABASE_DOWN as exc:

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.store.db import create_engine, session_factory
 from bridge.store.queue import DurableQueue, enqueue
-from bridge.store.tables import OutboundMessage, RecordStatus
+from bridge.store.tables import InboundMessage, OutboundMessage, RecordStatus
 
 
 async def _put(engine: AsyncEngine, key: str, lock: str) -> int | None:
@@ -82,6 +82,43 @@ async def test_claim_takes_the_heads_of_many_lines_in_order_up_to_the_limit(
             await queue.complete(record.id)
     third = await queue.claim(100)
     assert [c.dedup_key for c in third] == [f"c{c:02d}-1" for c in range(40) if c != 3]
+
+
+async def test_completing_many_at_once_keeps_each_outcome(engine: AsyncEngine) -> None:
+    sessions = session_factory(engine)
+    async with sessions.begin() as session:
+        for c in range(4):
+            await enqueue(
+                session,
+                InboundMessage,
+                dedup_key=f"m{c}",
+                lock=f"chat:{c}",
+                kind="text",
+                payload={},
+            )
+    queue = DurableQueue(sessions, InboundMessage, worker_id="w1")
+    records = await queue.claim(10)
+    assert len(records) == 4
+    # The third was taken over by another worker meanwhile (its lease had lapsed).
+    async with sessions.begin() as session:
+        await session.execute(
+            update(InboundMessage).where(InboundMessage.id == records[2].id).values(worker="w2")
+        )
+    items = [
+        (records[0].id, {"telegram_message_ids": "11"}),
+        (records[1].id, {"telegram_message_ids": "12,13"}),
+        (records[2].id, {"telegram_message_ids": "14"}),
+        (records[3].id, {"payload": {}}),  # not text: finished on its own
+    ]
+    async with sessions.begin() as session:
+        outcomes = await queue.complete_many_in(session, items)
+    assert outcomes == [True, True, False, True]
+    async with sessions() as session:
+        rows = {r.id: r for r in (await session.execute(select(InboundMessage))).scalars().all()}
+    assert [rows[r.id].status for r in records] == ["done", "done", "doing", "done"]
+    assert rows[records[1].id].telegram_message_ids == "12,13"
+    assert rows[records[0].id].finished_at is not None
+    assert rows[records[2].id].telegram_message_ids is None
 
 
 async def test_retry_counts_attempts_and_fail_is_dead_letter(engine: AsyncEngine) -> None:
