@@ -26,7 +26,7 @@ from bridge.core.model import (
 from bridge.core.texts import Texts
 from bridge.store import customers
 from bridge.store.notify import mark
-from bridge.store.queue import enqueue
+from bridge.store.queue import enqueue, enqueue_many
 from bridge.store.tables import ButtonAction, Customer, InboundMessage, OutboundMessage, utcnow
 
 OUTBOUND = "bridge_outbound"
@@ -85,19 +85,41 @@ async def to_chat(
     lock: str | None = None,
 ) -> int | None:
     """Queue something for the customer's chat (bot texts and agent messages alike)."""
-    target = chat_id if chat_id is not None else (customer.chat_id if customer else None)
-    payload = {"item": item.to_dict(), **(extra or {})}
     mark(session, INBOUND)
-    return await enqueue(
-        session,
-        InboundMessage,
-        dedup_key=dedup_key,
-        lock=lock or (chat_lock(target) if target is not None else "chat:unknown"),
-        kind=item.kind,
-        payload=payload,
-        customer_id=customer.id if customer else None,
-        chat_id=target,
+    record = chat_record(
+        customer, item, dedup_key=dedup_key, chat_id=chat_id, extra=extra, lock=lock
     )
+    return await enqueue(session, InboundMessage, **record)
+
+
+async def to_chat_many(session: AsyncSession, records: list[dict[str, Any]]) -> dict[str, int]:
+    """Queue several ``chat_record``s in one statement; the new ones' ids by dedup key."""
+    mark(session, INBOUND)
+    return await enqueue_many(session, InboundMessage, records)
+
+
+def chat_record(
+    customer: Customer | None,
+    item: OutgoingItem,
+    *,
+    dedup_key: str,
+    chat_id: int | None = None,
+    extra: dict[str, Any] | None = None,
+    lock: str | None = None,
+    correlation_id: str | None = None,
+) -> dict[str, Any]:
+    """The inbound record that shows ``item`` in the customer's chat (``enqueue``'s
+    arguments)."""
+    target = chat_id if chat_id is not None else (customer.chat_id if customer else None)
+    return {
+        "dedup_key": dedup_key,
+        "lock": lock or (chat_lock(target) if target is not None else "chat:unknown"),
+        "kind": item.kind,
+        "payload": {"item": item.to_dict(), **(extra or {})},
+        "customer_id": customer.id if customer else None,
+        "chat_id": target,
+        "correlation_id": correlation_id,
+    }
 
 
 async def say(

@@ -25,7 +25,25 @@ _BY_USER = select(Customer).where(Customer.telegram_user_id == bindparam("user_i
 _BY_TOKEN = select(Customer).where(Customer.customer_token == bindparam("token"))
 
 
+_BY_USERS = select(Customer).where(
+    Customer.telegram_user_id.in_(bindparam("user_ids", expanding=True))
+)
+_PREFETCHED = "customers_by_user"  # session.info key: customers read ahead for this txn
+
+
+async def prefetch_by_user(session: AsyncSession, user_ids: set[int]) -> None:
+    """Read these users' customers with one query for the rest of the caller's transaction
+    (``get_by_user`` answers from them): a batch of updates asked once per update."""
+    if not user_ids:
+        return
+    found = (await session.scalars(_BY_USERS, {"user_ids": sorted(user_ids)})).all()
+    session.info.setdefault(_PREFETCHED, {}).update({c.telegram_user_id: c for c in found})
+
+
 async def get_by_user(session: AsyncSession, user_id: int) -> Customer | None:
+    prefetched = session.info.get(_PREFETCHED)
+    if prefetched is not None and user_id in prefetched:
+        return prefetched[user_id]  # type: ignore[no-any-return]
     return await session.scalar(_BY_USER, {"user_id": user_id})
 
 

@@ -101,6 +101,31 @@ def _insert_statement(table: Table, columns: frozenset[str]) -> Executable:
 _DONE_FIXED = frozenset({"status", "finished_at", "lease_expires_at"})
 
 
+_MANY_INSERTS: dict[tuple[str, tuple[str, ...], int], Executable] = {}
+
+
+def _insert_many_statement(table: Table, names: tuple[str, ...], rows: int) -> Executable:
+    """``_insert_statement`` for ``rows`` records at once, returning the new ones' ids and
+    dedup keys; built once per table, columns and number of rows."""
+    key = (table.name, names, rows)
+    stmt = _MANY_INSERTS.get(key)
+    if stmt is None:
+        quoted = ", ".join(f'"{n}"' for n in names)
+        tuples = ", ".join("(" + ", ".join(f":{n}_{i}" for n in names) + ")" for i in range(rows))
+        stmt = (
+            text(
+                f'INSERT INTO "{table.name}" ({quoted}) VALUES {tuples} '
+                'ON CONFLICT ("dedup_key") DO NOTHING RETURNING "id", "dedup_key"'
+            )
+            .bindparams(
+                *(bindparam(f"{n}_{i}", type_=table.c[n].type) for i in range(rows) for n in names)
+            )
+            .columns(table.c.id, table.c.dedup_key)
+        )
+        _MANY_INSERTS[key] = stmt
+    return stmt
+
+
 def _aware(value: dt.datetime) -> dt.datetime:
     # SQLite hands datetimes back naive; every time we store is UTC.
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
@@ -123,7 +148,31 @@ async def enqueue(
     The unique key decides, not a cache: ``ON CONFLICT DO NOTHING`` keeps the caller's
     transaction usable on PostgreSQL where a raised IntegrityError would abort it.
     """
-    values = {
+    values = _record_values(
+        dedup_key=dedup_key,
+        lock=lock,
+        kind=kind,
+        payload=payload,
+        scheduled_at=scheduled_at,
+        correlation_id=correlation_id,
+        **extra,
+    )
+    # Values go as parameters of a statement built once (see _insert_statement).
+    result = await session.execute(_insert_statement(core_table(table), frozenset(values)), values)
+    return result.scalar_one_or_none()
+
+
+def _record_values(
+    *,
+    dedup_key: str,
+    lock: str,
+    kind: str,
+    payload: dict[str, Any],
+    scheduled_at: dt.datetime | None = None,
+    correlation_id: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    return {
         "dedup_key": dedup_key,
         "lock": lock,
         "kind": kind,
@@ -136,9 +185,30 @@ async def enqueue(
         "correlation_id": (correlation_id or current_correlation_id.get() or "")[:40] or None,
         **extra,
     }
-    # Values go as parameters of a statement built once (see _insert_statement).
-    result = await session.execute(_insert_statement(core_table(table), frozenset(values)), values)
-    return result.scalar_one_or_none()
+
+
+async def enqueue_many(
+    session: AsyncSession, table: type[QueueColumns], records: list[dict[str, Any]]
+) -> dict[str, int]:
+    """``enqueue`` for several records (the same keyword arguments each, as dicts) in one
+    statement per group of like records; returns the new records' ids by dedup key (a key
+    seen before, or twice in ``records``, is new once at most)."""
+    created: dict[str, int] = {}
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for record in records:
+        values = _record_values(**record)
+        groups.setdefault(tuple(sorted(values)), []).append(values)
+    core = core_table(table)
+    for names, rows in groups.items():
+        for start in range(0, len(rows), _MANY_CHUNK):
+            chunk = rows[start : start + _MANY_CHUNK]
+            params = {f"{n}_{i}": row[n] for i, row in enumerate(chunk) for n in names}
+            result = await session.execute(_insert_many_statement(core, names, len(chunk)), params)
+            created.update({key: record_id for record_id, key in result})
+    return created
+
+
+_MANY_CHUNK = 50  # records per INSERT: keeps the statements (and their cache) few and short
 
 
 class DurableQueue:

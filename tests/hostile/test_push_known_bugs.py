@@ -2,8 +2,9 @@
 
 Each case is one odd value in an otherwise valid push, sent to the real push handler on
 both databases (``push_app``).  A 5xx here means Udesk retries a push that can never be
-stored (503 says "database down") or the handler crashed (500).  Cases marked ``bug`` fail
-today: they are strict xfails on the backends named, so fixing them turns them into passes.
+stored (503 says "database down") or the handler crashed (500).  Cases with a ``bug`` are
+bugs this suite found, on the backends named, all fixed since: they stay as regression
+tests, with what went wrong as their description.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.store.db import create_engine, session_factory
-from bridge.store.queue import DurableQueue, enqueue
+from bridge.store.queue import DurableQueue, enqueue, enqueue_many
 from bridge.store.tables import InboundMessage, OutboundMessage, RecordStatus
 
 
@@ -119,6 +119,26 @@ async def test_completing_many_at_once_keeps_each_outcome(engine: AsyncEngine) -
     assert rows[records[1].id].telegram_message_ids == "12,13"
     assert rows[records[0].id].finished_at is not None
     assert rows[records[2].id].telegram_message_ids is None
+
+
+async def test_enqueue_many_inserts_in_order_and_dedups(engine: AsyncEngine) -> None:
+    assert await _put(engine, "k3", "c3") is not None  # seen before
+    records = [
+        {"dedup_key": f"k{i}", "lock": f"c{i % 7}", "kind": "text", "payload": {"i": i}}
+        for i in range(120)  # more than one INSERT's worth
+    ]
+    records.append(dict(records[5]))  # the same record twice in one call
+    async with session_factory(engine).begin() as session:
+        created = await enqueue_many(session, OutboundMessage, records)
+    assert set(created) == {f"k{i}" for i in range(120)} - {"k3"}
+    async with session_factory(engine)() as session:
+        rows = (
+            await session.execute(select(OutboundMessage).order_by(OutboundMessage.id))
+        ).scalars()
+        keys = [r.dedup_key for r in rows]
+    assert keys == ["k3", *(f"k{i}" for i in range(120) if i != 3)]
+    ids = [created[k] for k in keys[1:]]
+    assert ids == sorted(ids)  # ids follow the order given: a customer's order holds
 
 
 async def test_retry_counts_attempts_and_fail_is_dead_letter(engine: AsyncEngine) -> None:
