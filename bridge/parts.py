@@ -85,6 +85,7 @@ class Parts:
     sender: TelegramSender
     queues: dict[str, DurableQueue]
     handlers: dict[str, Any]
+    prefetchers: dict[str, Any]  # per queue: reads a claimed batch's needs (Dispatcher)
     watchers: Watchers
     leader: LeaderLock
     poller_lock: PollerLock | None = None
@@ -199,6 +200,7 @@ class Parts:
                 channel=channels[name],
                 concurrency=CONCURRENCY[name],
                 poll_interval=2.0,
+                prefetch=self.prefetchers.get(name),
             )
             dispatcher.on_recovered = self.watchers.nudge_catch_up
             dispatcher.start()
@@ -432,6 +434,7 @@ async def build_parts(settings: Settings, engine: AsyncEngine, lifecycle: Lifecy
             "outbound": forget.handle,  # privacy: /forget erasures, else outbound.handle
             "inbound": inbound.handle,
         },
+        prefetchers={"outbound": outbound.prefetch},
         watchers=watchers,
         leader=leader,
         poller_lock=poller_lock,

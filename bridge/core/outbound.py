@@ -102,18 +102,37 @@ class Outbound:
         self.tickets = tickets
         self.config = config
         self.surveys = SurveyFlow(sessions, udesk, lambda: router.texts, self._answer)
+        # Read by ``prefetch`` for records about to be handled, by record id.
+        self._prefetched: dict[int, tuple[Customer, ImSession | None, bool]] = {}
 
     # --- entry point -------------------------------------------------------------------
+
+    async def prefetch(self, records: list[Claimed]) -> None:
+        """Read what the claimed records' sends need (``load_for_send``) with one query for
+        them all, just before they are handled; ``handle`` reads for itself any record this
+        missed."""
+        messages = [r for r in records if r.kind == "message" and r.extra.get("customer_id")]
+        ids = {r.extra["customer_id"] for r in messages}
+        if len(ids) < 2:
+            return  # one query either way
+        async with self.reads() as s:
+            found = await session_repo.load_many_for_send(s, ids)
+        for r in messages:
+            loaded = found.get(r.extra.get("customer_id") or 0)
+            if loaded is not None:
+                self._prefetched[r.id] = loaded
 
     async def handle(self, record: Claimed) -> Outcome:
         customer_id = record.extra.get("customer_id")
         current: ImSession | None = None
         remark_awaited = False
-        if customer_id:
+        customer: Customer | None = None
+        prefetched = self._prefetched.pop(record.id, None)
+        if prefetched is not None:
+            customer, current, remark_awaited = prefetched
+        elif customer_id:
             async with self.reads() as s:
                 customer, current, remark_awaited = await session_repo.load_for_send(s, customer_id)
-        else:
-            customer = None
         if customer is None:
             return Fail("customer no longer exists")
         try:

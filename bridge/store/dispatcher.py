@@ -71,9 +71,13 @@ class Dispatcher:
         poll_interval: float = 1.0,
         backoff_base: float = 1.0,
         backoff_cap: float = 300.0,
+        prefetch: Callable[[list[Claimed]], Awaitable[None]] | None = None,
     ) -> None:
+        """``prefetch``: called with each batch of claimed records before their handlers
+        start, to read what they need together (one query, not one per record)."""
         self.queue = queue
         self.handler = handler
+        self.prefetch = prefetch
         self.waker = waker
         self.channel = channel
         self.concurrency = concurrency
@@ -146,6 +150,11 @@ class Dispatcher:
                     log.debug("database error on %s", self.queue.name, exc_info=True)
                     await asyncio.sleep(self.poll_interval)
                     continue
+            if claimed and self.prefetch is not None:
+                try:
+                    await self.prefetch(claimed)
+                except Exception as exc:  # the handlers then read for themselves
+                    log.debug("prefetch for %s failed: %s", self.queue.name, type(exc).__name__)
             for record in claimed:
                 self._inflight[record.id] = tasks.create(
                     self._handle(record), name=f"{self.queue.name}:{record.id}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import and_, bindparam, exists, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -55,25 +55,46 @@ async def open_agent_sessions(session: AsyncSession) -> list[ImSession]:
 # --- what sending a customer's message needs, in one round trip -------------------------
 
 _SURVEYED = aliased(ImSession)
-_FOR_SEND = (
-    select(
-        Customer,
-        ImSession,
-        exists()
-        .where(
-            Survey.session_id == _SURVEYED.id,
-            _SURVEYED.customer_id == Customer.id,
-            Survey.awaiting_remark.is_(True),
-            Survey.answered_at.is_(None),
+
+
+def _for_send(which: ColumnElement[bool]) -> Select[tuple[Customer, ImSession, bool]]:
+    return (
+        select(
+            Customer,
+            ImSession,
+            exists()
+            .where(
+                Survey.session_id == _SURVEYED.id,
+                _SURVEYED.customer_id == Customer.id,
+                Survey.awaiting_remark.is_(True),
+                Survey.answered_at.is_(None),
+            )
+            .label("remark_awaited"),
         )
-        .label("remark_awaited"),
+        .outerjoin(
+            ImSession,
+            and_(ImSession.customer_id == Customer.id, ImSession.state.in_(OPEN_STATES)),
+        )
+        .where(which)
     )
-    .outerjoin(
-        ImSession,
-        and_(ImSession.customer_id == Customer.id, ImSession.state.in_(OPEN_STATES)),
-    )
-    .where(Customer.id == bindparam("customer_id"))
-)
+
+
+_FOR_SEND = _for_send(Customer.id == bindparam("customer_id"))
+_FOR_SEND_MANY = _for_send(Customer.id.in_(bindparam("customer_ids", expanding=True)))
+
+
+async def load_many_for_send(
+    session: AsyncSession, customer_ids: set[int]
+) -> dict[int, tuple[Customer, ImSession | None, bool]]:
+    """``load_for_send`` for several customers in one query, by customer id (customers that
+    no longer exist are absent)."""
+    if not customer_ids:
+        return {}
+    rows = await session.execute(_FOR_SEND_MANY, {"customer_ids": sorted(customer_ids)})
+    found: dict[int, tuple[Customer, ImSession | None, bool]] = {}
+    for customer, im_session, remark_awaited in rows:
+        found.setdefault(customer.id, (customer, im_session, bool(remark_awaited)))
+    return found
 
 
 async def load_for_send(
