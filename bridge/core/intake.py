@@ -24,6 +24,7 @@ from bridge.core.model import (
     OutgoingItem,
 )
 from bridge.core.texts import Texts
+from bridge.logs import correlation_id as current_correlation_id
 from bridge.store import customers
 from bridge.store.notify import mark
 from bridge.store.queue import enqueue, enqueue_many
@@ -52,6 +53,23 @@ def message_key(chat_id: int, message: CustomerMessage | Command) -> str:
     return key
 
 
+_GATHERED = "outbound_gathered"  # session.info: records to_udesk keeps for flush_outbound
+
+
+def gather_outbound(session: AsyncSession) -> None:
+    """Until ``flush_outbound``, ``to_udesk`` in this transaction keeps its records and
+    ``flush_outbound`` inserts them together, in order (one INSERT for a batch of updates
+    rather than one each)."""
+    session.info[_GATHERED] = []
+
+
+async def flush_outbound(session: AsyncSession) -> None:
+    gathered: list[dict[str, Any]] | None = session.info.get(_GATHERED)
+    if gathered:
+        await enqueue_many(session, OutboundMessage, gathered)
+        gathered.clear()
+
+
 async def to_udesk(
     session: AsyncSession,
     customer: Customer,
@@ -61,17 +79,23 @@ async def to_udesk(
     payload: dict[str, Any],
     delay: float = 0.0,
 ) -> int | None:
+    """Queue a record for Udesk; its id, or None when seen before or gathered
+    (``gather_outbound``)."""
     mark(session, OUTBOUND)
-    return await enqueue(
-        session,
-        OutboundMessage,
-        dedup_key=dedup_key,
-        lock=customer_lock(customer.id),
-        kind=kind,
-        payload=payload,
-        scheduled_at=utcnow() + dt.timedelta(seconds=delay) if delay else None,
-        customer_id=customer.id,
-    )
+    record: dict[str, Any] = {
+        "dedup_key": dedup_key,
+        "lock": customer_lock(customer.id),
+        "kind": kind,
+        "payload": payload,
+        "scheduled_at": utcnow() + dt.timedelta(seconds=delay) if delay else None,
+        "customer_id": customer.id,
+        "correlation_id": current_correlation_id.get(),
+    }
+    gathered: list[dict[str, Any]] | None = session.info.get(_GATHERED)
+    if gathered is not None:
+        gathered.append(record)
+        return None
+    return await enqueue(session, OutboundMessage, **record)
 
 
 async def to_chat(
@@ -144,6 +168,8 @@ async def accept(
     """Record everything one update means; the caller commits."""
     customer, name_changed = await customers.upsert_from_user(session, incoming.user)
     # identity: a deep link waiting for the open session and queued records to finish
+    if (customer.profile or {}).get("linked_token"):
+        await flush_outbound(session)  # it asks whether records wait: they must be in
     await deeplinks.apply_pending_link(session, customer)
     event = incoming.event
     uid = incoming.update_id

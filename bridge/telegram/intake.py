@@ -289,6 +289,7 @@ class UpdateProcessor:
             session, {incoming.user.user_id for _, incoming in translated if incoming}
         )
         new = 0
+        intake.gather_outbound(session)  # their records for Udesk: one INSERT too
         for (_, incoming), record in zip(translated, records, strict=True):
             record_id = created.get(record["dedup_key"])
             if record_id is None:
@@ -312,6 +313,7 @@ class UpdateProcessor:
             finally:
                 correlation_id.reset(cid)
             metrics.record_outcome(self.queue.name, "update", "done", 0.0)
+        await intake.flush_outbound(session)
         return new
 
     async def _handle(self, record: Claimed) -> Outcome:
