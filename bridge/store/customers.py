@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.core.model import UserInfo
+from bridge.store.db import padded
 from bridge.store.tables import Customer
 
 
@@ -36,7 +37,7 @@ async def prefetch_by_user(session: AsyncSession, user_ids: set[int]) -> None:
     (``get_by_user`` answers from them): a batch of updates asked once per update."""
     if not user_ids:
         return
-    found = (await session.scalars(_BY_USERS, {"user_ids": sorted(user_ids)})).all()
+    found = (await session.scalars(_BY_USERS, {"user_ids": padded(sorted(user_ids))})).all()
     session.info.setdefault(_PREFETCHED, {}).update({c.telegram_user_id: c for c in found})
 
 
@@ -55,7 +56,7 @@ _BY_TOKENS = select(Customer).where(
 async def get_many_by_token(session: AsyncSession, tokens: set[str]) -> dict[str, Customer]:
     """The customers holding these tokens, by token, in one query (tokens no customer
     holds are absent; ``get_by_token`` knows the older tokens of linked customers)."""
-    found = (await session.scalars(_BY_TOKENS, {"tokens": sorted(tokens)})).all()
+    found = (await session.scalars(_BY_TOKENS, {"tokens": padded(sorted(tokens))})).all()
     return {c.customer_token: c for c in found}
 
 

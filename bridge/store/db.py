@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from sqlalchemy import event
@@ -113,3 +113,17 @@ def is_postgres(engine: AsyncEngine) -> bool:
 def asyncpg_dsn(url: str) -> str:
     """The plain ``postgresql://`` DSN asyncpg's own connect() wants (for LISTEN)."""
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+T = TypeVar("T")
+
+
+def padded(values: list[T]) -> list[T]:
+    """``values`` lengthened to a power of two by repeating the last one, for an expanding
+    ``IN (…)``: every length is a statement of its own, prepared on every pooled connection,
+    and a repeated value changes nothing in an IN list (the ``padded`` lists keep the
+    statements to a handful)."""
+    size = 1
+    while size < len(values):
+        size *= 2
+    return values + values[-1:] * (size - len(values)) if values else values

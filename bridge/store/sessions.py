@@ -6,6 +6,7 @@ from sqlalchemy import ColumnElement, Select, and_, bindparam, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from bridge.store.db import padded
 from bridge.store.tables import OPEN_STATES, Customer, ImSession, SessionState, Survey, utcnow
 
 # Built once: asked for every message.
@@ -90,7 +91,7 @@ async def load_many_for_send(
     no longer exist are absent)."""
     if not customer_ids:
         return {}
-    rows = await session.execute(_FOR_SEND_MANY, {"customer_ids": sorted(customer_ids)})
+    rows = await session.execute(_FOR_SEND_MANY, {"customer_ids": padded(sorted(customer_ids))})
     found: dict[int, tuple[Customer, ImSession | None, bool]] = {}
     for customer, im_session, remark_awaited in rows:
         found.setdefault(customer.id, (customer, im_session, bool(remark_awaited)))
