@@ -21,12 +21,15 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    exists,
+    false,
     func,
     literal_column,
     select,
     text,
     update,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql import Executable
@@ -54,6 +57,9 @@ class Claimed:
     created_at: dt.datetime
     correlation_id: str | None
     extra: dict[str, Any]
+    # Whether later records of the same lock were waiting when this one was claimed: the
+    # dispatcher then takes the next one itself when this one is done (PostgreSQL).
+    more_waiting: bool = False
 
 
 def core_table(table: type[QueueColumns]) -> Table:
@@ -246,6 +252,7 @@ class DurableQueue:
         self.looked_up = dict(looked_up or {})
         self._extra_names = (*extra_columns, *self.looked_up)
         self._claim: Executable | None = None
+        self._claim_locks: Executable | None = None
         self._finishes: dict[frozenset[str], Executable] = {}
         self._complete_many: dict[tuple[str, ...], Executable] = {}
 
@@ -314,18 +321,6 @@ class DurableQueue:
                 .limit(bindparam("limit"))
                 .scalar_subquery()
             )
-            columns = [
-                t.c.id,
-                t.c.dedup_key,
-                t.c.lock,
-                t.c.kind,
-                t.c.payload,
-                t.c.attempts,
-                t.c.created_at,
-                t.c.correlation_id,
-                *(t.c[c] for c in self.extra_columns),
-                *(build(t).label(name) for name, build in self.looked_up.items()),
-            ]
             chosen: ColumnElement[bool] = t.c.id.in_(candidates)
             if self._dialect() == "postgresql":
                 # ``id = ANY(ARRAY(…))``: the chosen ids computed first, then a primary-key
@@ -343,9 +338,75 @@ class DurableQueue:
                     lease_expires_at=bindparam("lease_until"),
                     worker=self.worker_id,
                 )
-                .returning(*columns)
+                .returning(*self._returned_columns(t))
             )
         return self._claim
+
+    def _returned_columns(self, t: Table) -> list[ColumnElement[Any]]:
+        later = t.alias("q_later")
+        more_waiting: ColumnElement[Any] = (
+            exists()
+            .where(
+                later.c.lock == t.c.lock,
+                later.c.id > t.c.id,
+                later.c.status.in_([literal_column(f"'{s}'") for s in IN_FLIGHT]),
+            )
+            .label("more_waiting")
+        )
+        if self._dialect() != "postgresql":
+            # Only PostgreSQL chains (complete_many_then_claim_in); SQLite, one process
+            # and no round trips, does not need to know.
+            more_waiting = false().label("more_waiting")
+        return [
+            t.c.id,
+            t.c.dedup_key,
+            t.c.lock,
+            t.c.kind,
+            t.c.payload,
+            t.c.attempts,
+            t.c.created_at,
+            t.c.correlation_id,
+            more_waiting,
+            *(t.c[c] for c in self.extra_columns),
+            *(build(t).label(name) for name, build in self.looked_up.items()),
+        ]
+
+    def _claim_locks_statement(self) -> Executable:
+        """The claim of the heads of these locks' lines (``:locks``, a text array), if
+        waiting and due; PostgreSQL only, built once."""
+        if self._claim_locks is None:
+            t = core_table(self.table)
+            probe = t.alias("q_probe")
+            wanted = (
+                func.unnest(bindparam("locks", type_=postgresql.ARRAY(String)))
+                .table_valued("lock")
+                .render_derived(name="wanted")
+            )
+            head = (
+                select(func.min(probe.c.id))
+                .where(
+                    probe.c.status.in_([literal_column(f"'{s}'") for s in IN_FLIGHT]),
+                    probe.c.lock == wanted.c.lock,
+                )
+                .scalar_subquery()
+            )
+            heads = select(head).select_from(wanted).scalar_subquery()
+            self._claim_locks = (
+                update(t)
+                .where(
+                    t.c.id == func.any(func.array(heads)),
+                    t.c.status == RecordStatus.TODO.value,
+                    t.c.scheduled_at <= bindparam("now"),
+                )
+                .values(
+                    status=RecordStatus.DOING.value,
+                    attempts=t.c.attempts + 1,
+                    lease_expires_at=bindparam("lease_until"),
+                    worker=self.worker_id,
+                )
+                .returning(*self._returned_columns(t))
+            )
+        return self._claim_locks
 
     async def claim(self, limit: int) -> list[Claimed]:
         """Take up to ``limit`` records whose turn has come; committed before returning."""
@@ -361,22 +422,23 @@ class DurableQueue:
             # partial unique index refused the second one.  Try again later.
             log.debug("claim race on %s, retrying", self.name)
             return []
-        claimed = [
-            Claimed(
-                id=row[0],
-                dedup_key=row[1],
-                lock=row[2],
-                kind=row[3],
-                payload=row[4] or {},
-                attempts=row[5],
-                created_at=_aware(row[6]),
-                correlation_id=row[7],
-                extra=dict(zip(self._extra_names, row[8:], strict=True)),
-            )
-            for row in rows
-        ]
+        claimed = [self._claimed(row) for row in rows]
         claimed.sort(key=lambda c: c.id)
         return claimed
+
+    def _claimed(self, row: Any) -> Claimed:
+        return Claimed(
+            id=row[0],
+            dedup_key=row[1],
+            lock=row[2],
+            kind=row[3],
+            payload=row[4] or {},
+            attempts=row[5],
+            created_at=_aware(row[6]),
+            correlation_id=row[7],
+            more_waiting=bool(row[8]),
+            extra=dict(zip(self._extra_names, row[9:], strict=True)),
+        )
 
     def _finish_statement(self, names: frozenset[str]) -> Executable:
         """``UPDATE … SET <names> WHERE id = :record_id AND still ours``, one per set of
@@ -502,6 +564,28 @@ class DurableQueue:
                     )
                 results[index] = ours
         return [results[i] for i in range(len(items))]
+
+    async def complete_many_then_claim_in(
+        self, session: AsyncSession, items: list[tuple[int, dict[str, Any], str | None]]
+    ) -> list[tuple[bool, Claimed | None]]:
+        """``complete_many_in``, then, for the items that name their lock, the lock's next
+        record if its turn has come (PostgreSQL; one statement for all of them): a worker
+        that finished a customer's record goes on with their next one without waiting for
+        the claim loop.  Should another process have raced for one of them, the
+        one-in-flight index raises IntegrityError and nothing is written: the caller then
+        completes without taking (``Dispatcher._record``)."""
+        done = await self.complete_many_in(session, [(rid, values) for rid, values, _ in items])
+        locks = sorted({lock for ok, (_, _, lock) in zip(done, items, strict=True) if ok and lock})
+        following: dict[str, Claimed] = {}
+        if locks and self._dialect() == "postgresql":
+            now = utcnow()
+            params = {"locks": locks, "now": now, "lease_until": now + self.lease}
+            rows = await session.execute(self._claim_locks_statement(), params)
+            following = {c.lock: c for c in map(self._claimed, rows)}
+        return [
+            (ok, following.get(lock) if ok and lock else None)
+            for ok, (_, _, lock) in zip(done, items, strict=True)
+        ]
 
     def _complete_many_statement(self, names: tuple[str, ...]) -> Executable:
         stmt = self._complete_many.get(names)
