@@ -228,21 +228,14 @@ class Dispatcher:
             try:
                 if isinstance(outcome, Done):
                     if not outcome.already_recorded:
-                        lock = record.lock if chain else None
                         try:
-                            _, following = await self._completions.run_together(
-                                self.queue.complete_many_then_claim_in,
-                                (record.id, outcome.values, lock),
-                            )
+                            return await self._complete(record, outcome, chain=chain)
                         except IntegrityError:
-                            # Another process took the lock's next record at that moment
-                            # (the rolled-back batch wrote nothing): just complete.
-                            await self._completions.run_together(
-                                self.queue.complete_many_then_claim_in,
-                                (record.id, outcome.values, None),
-                            )
-                            return None
-                        return following  # type: ignore[no-any-return]
+                            # Defensive: the one-in-flight index refused the next record
+                            # (another process holds one of the lock in flight, which the
+                            # claims make all but impossible); the rolled-back batch wrote
+                            # nothing, so just complete.
+                            return await self._complete(record, outcome, chain=False)
                 elif isinstance(outcome, Fail):
                     log.warning("gave up on %s/%s: %s", self.queue.name, record.id, outcome.error)
                     await self.queue.fail(record.id, error=outcome.error, **outcome.values)
@@ -265,6 +258,15 @@ class Dispatcher:
                 log.debug("recording the outcome of %s failed", record.id, exc_info=True)
                 await asyncio.sleep(min(5.0, 0.2 * 2**attempt))
         return None
+
+    async def _complete(self, record: Claimed, outcome: Done, *, chain: bool) -> Claimed | None:
+        """Record ``record`` done, in a group commit; with ``chain``, also take the next
+        record of its lock and return it."""
+        _, following = await self._completions.run_together(
+            self.queue.complete_many_then_claim_in,
+            (record.id, outcome.values, record.lock if chain else None),
+        )
+        return following  # type: ignore[no-any-return]
 
     def _observe(self, record: Claimed, outcome: Outcome) -> None:
         """Count the outcome (and the delivery latency of a done record) for /metrics."""

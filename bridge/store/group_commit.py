@@ -51,6 +51,23 @@ class _Waiting(Generic[T]):
         self.future.add_done_callback(lambda f: f.cancelled() or f.exception())
 
 
+def _steps(batch: list[_Waiting[Any]]) -> list[tuple[Runner | None, list[int]]]:
+    """The batch's writes in order, those of one runner gathered at the first of them."""
+    steps: list[tuple[Runner | None, list[int]]] = []
+    # Keyed by the runner: bound methods are made anew on every access but compare (and
+    # hash) equal when they are the same method of the same object.
+    gathered: dict[Runner, list[int]] = {}
+    for index, waiting in enumerate(batch):
+        if waiting.runner is None:
+            steps.append((None, [index]))
+        elif waiting.runner in gathered:
+            gathered[waiting.runner].append(index)
+        else:
+            gathered[waiting.runner] = [index]
+            steps.append((waiting.runner, gathered[waiting.runner]))
+    return steps
+
+
 class GroupCommit:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], *, name: str) -> None:
         self.sessions = sessions
@@ -91,21 +108,17 @@ class GroupCommit:
             results: list[Any] = [None] * len(batch)
             try:
                 async with self.sessions.begin() as session:
-                    together: list[Runner] = []  # (==, not is: bound methods are made anew)
-                    for index, waiting in enumerate(batch):
-                        if waiting.runner is not None:
-                            if waiting.runner in together:
-                                continue  # written with the first of its kind
-                            together.append(waiting.runner)
-                            group = [i for i, w in enumerate(batch) if w.runner == waiting.runner]
-                            outs = await waiting.runner(session, [batch[i].item for i in group])
-                            for i, out in zip(group, outs, strict=True):
+                    for runner, indices in _steps(batch):
+                        if runner is not None:
+                            outs = await runner(session, [batch[i].item for i in indices])
+                            for i, out in zip(indices, outs, strict=True):
                                 results[i] = out
                             continue
+                        (index,) = indices
                         # Records written for a caller carry the caller's correlation id.
-                        token = correlation_id.set(waiting.cid)
+                        token = correlation_id.set(batch[index].cid)
                         try:
-                            results[index] = await waiting.work(session)
+                            results[index] = await batch[index].work(session)
                         finally:
                             correlation_id.reset(token)
             except Exception as exc:

@@ -103,6 +103,23 @@ def _insert_statement(table: Table, columns: frozenset[str]) -> Executable:
     return stmt
 
 
+def _in_flight(table: Any) -> ColumnElement[bool]:
+    """Waiting or in flight.  The statuses as literals, not parameters: the partial indexes
+    (in-flight records only) are usable only when the planner sees the very predicate they
+    were built with, and a prepared statement's generic plan would not."""
+    return table.c.status.in_([literal_column(f"'{s}'") for s in IN_FLIGHT])
+
+
+def _head_of(t: Table, lock: ColumnElement[Any]) -> ColumnElement[Any]:
+    """The first record in ``lock``'s line (waiting or in flight): an index probe."""
+    probe = t.alias("q_head_of")
+    return (
+        select(func.min(probe.c.id))
+        .where(_in_flight(probe), probe.c.lock == lock)
+        .scalar_subquery()
+    )
+
+
 # What ``_done`` sets the same for every record (complete_many_in).
 _DONE_FIXED = frozenset({"status", "finished_at", "lease_expires_at"})
 
@@ -256,9 +273,11 @@ class DurableQueue:
         self._finishes: dict[frozenset[str], Executable] = {}
         self._complete_many: dict[tuple[str, ...], Executable] = {}
 
-    def _dialect(self) -> str:
+    @property
+    def _postgres(self) -> bool:
+        """Whether the queue lives on PostgreSQL (some statements are PostgreSQL's only)."""
         bind = self.sessions.kw.get("bind") if self.sessions is not None else None
-        return bind.dialect.name if bind is not None else "postgresql"
+        return bind is None or bind.dialect.name == "postgresql"
 
     @property
     def name(self) -> str:
@@ -270,13 +289,6 @@ class DurableQueue:
         if self._claim is None:
             t = core_table(self.table)
             head_row, probe = t.alias("q_head"), t.alias("q_probe")
-
-            # Statuses as literals, not parameters: the partial indexes (waiting records
-            # only) are usable only when the planner sees the very predicate they were
-            # built with, and a prepared statement's generic plan would not.
-            def in_flight(table: Any) -> ColumnElement[bool]:
-                return table.c.status.in_([literal_column(f"'{s}'") for s in IN_FLIGHT])
-
             todo = head_row.c.status == literal_column(f"'{RecordStatus.TODO.value}'")
             # A record may go when it is the first waiting record of its lock: the head of
             # each lock's line.  The locks with anything in flight are walked through the
@@ -287,20 +299,16 @@ class DurableQueue:
             # database time per claim behind 6,000 queued pushes, which capped delivery.)
             locks = (
                 select(func.min(t.c.lock).label("lock"))
-                .where(in_flight(t))
+                .where(_in_flight(t))
                 .cte("busy_locks", recursive=True)
             )
             next_lock = (
                 select(func.min(probe.c.lock))
-                .where(in_flight(probe), probe.c.lock > locks.c.lock)
+                .where(_in_flight(probe), probe.c.lock > locks.c.lock)
                 .scalar_subquery()
             )
             locks = locks.union_all(select(next_lock).where(locks.c.lock.is_not(None)))
-            head = (
-                select(func.min(probe.c.id))
-                .where(in_flight(probe), probe.c.lock == locks.c.lock)
-                .scalar_subquery()
-            )
+            head = _head_of(t, locks.c.lock)
             heads = select(head.label("head")).where(locks.c.lock.is_not(None)).subquery()
             # A head may go when it waits (rather than is in flight) and is due: read with a
             # scalar subquery, a primary-key probe per head (as a join, the planner
@@ -322,38 +330,35 @@ class DurableQueue:
                 .scalar_subquery()
             )
             chosen: ColumnElement[bool] = t.c.id.in_(candidates)
-            if self._dialect() == "postgresql":
+            if self._postgres:
                 # ``id = ANY(ARRAY(…))``: the chosen ids computed first, then a primary-key
                 # probe each; as ``IN (…)`` the planner hashed every waiting record again.
                 chosen = t.c.id == func.any(func.array(candidates))
             self._claim = (
                 update(t)
-                .where(
-                    chosen,
-                    t.c.status == RecordStatus.TODO.value,
-                )
-                .values(
-                    status=RecordStatus.DOING.value,
-                    attempts=t.c.attempts + 1,
-                    lease_expires_at=bindparam("lease_until"),
-                    worker=self.worker_id,
-                )
+                .where(chosen, t.c.status == RecordStatus.TODO.value)
+                .values(self._taken(t))
                 .returning(*self._returned_columns(t))
             )
         return self._claim
+
+    def _taken(self, t: Table) -> dict[str, Any]:
+        """What a claim sets on the records it takes (both claim statements)."""
+        return {
+            "status": RecordStatus.DOING.value,
+            "attempts": t.c.attempts + 1,
+            "lease_expires_at": bindparam("lease_until"),
+            "worker": self.worker_id,
+        }
 
     def _returned_columns(self, t: Table) -> list[ColumnElement[Any]]:
         later = t.alias("q_later")
         more_waiting: ColumnElement[Any] = (
             exists()
-            .where(
-                later.c.lock == t.c.lock,
-                later.c.id > t.c.id,
-                later.c.status.in_([literal_column(f"'{s}'") for s in IN_FLIGHT]),
-            )
+            .where(later.c.lock == t.c.lock, later.c.id > t.c.id, _in_flight(later))
             .label("more_waiting")
         )
-        if self._dialect() != "postgresql":
+        if not self._postgres:
             # Only PostgreSQL chains (complete_many_then_claim_in); SQLite, one process
             # and no round trips, does not need to know.
             more_waiting = false().label("more_waiting")
@@ -376,21 +381,12 @@ class DurableQueue:
         waiting and due; PostgreSQL only, built once."""
         if self._claim_locks is None:
             t = core_table(self.table)
-            probe = t.alias("q_probe")
             wanted = (
                 func.unnest(bindparam("locks", type_=postgresql.ARRAY(String)))
                 .table_valued("lock")
                 .render_derived(name="wanted")
             )
-            head = (
-                select(func.min(probe.c.id))
-                .where(
-                    probe.c.status.in_([literal_column(f"'{s}'") for s in IN_FLIGHT]),
-                    probe.c.lock == wanted.c.lock,
-                )
-                .scalar_subquery()
-            )
-            heads = select(head).select_from(wanted).scalar_subquery()
+            heads = select(_head_of(t, wanted.c.lock)).select_from(wanted).scalar_subquery()
             self._claim_locks = (
                 update(t)
                 .where(
@@ -398,12 +394,7 @@ class DurableQueue:
                     t.c.status == RecordStatus.TODO.value,
                     t.c.scheduled_at <= bindparam("now"),
                 )
-                .values(
-                    status=RecordStatus.DOING.value,
-                    attempts=t.c.attempts + 1,
-                    lease_expires_at=bindparam("lease_until"),
-                    worker=self.worker_id,
-                )
+                .values(self._taken(t))
                 .returning(*self._returned_columns(t))
             )
         return self._claim_locks
@@ -518,16 +509,10 @@ class DurableQueue:
     async def complete(self, record_id: int, **values: Any) -> bool:
         return await self._finish(record_id, **self._done(values))
 
-    async def complete_with(
-        self, session: AsyncSession, record_id: int, values: dict[str, Any]
-    ) -> bool:
-        """``complete`` in the caller's transaction (the dispatcher's group commit)."""
-        return await self._finish_in(session, record_id, **self._done(values))
-
     async def complete_many_in(
         self, session: AsyncSession, items: list[tuple[int, dict[str, Any]]]
     ) -> list[bool]:
-        """``complete_with`` for several records, in the caller's transaction; one result
+        """``complete`` for several records, in the caller's transaction; one result
         per item.  On PostgreSQL, records whose values are all text share one statement
         (``UPDATE … FROM unnest(arrays)``): a dispatcher finishing dozens of records at a
         time made a round trip for each, the larger part of what a delivery cost the worker.
@@ -535,6 +520,7 @@ class DurableQueue:
         results: dict[int, bool] = {}
         shared: dict[tuple[str, ...], list[tuple[int, dict[str, Any]]]] = {}
         table = core_table(self.table)
+        together = self._postgres and len(items) > 1
         for index, (record_id, extra) in enumerate(items):
             values = self._done(extra)
             names = tuple(sorted(k for k in values if k not in _DONE_FIXED))
@@ -543,7 +529,7 @@ class DurableQueue:
                 for n, v in values.items()
                 if n not in _DONE_FIXED
             )
-            if self._dialect() == "postgresql" and len(items) > 1 and textual:
+            if together and textual:
                 shared.setdefault(names, []).append((index, values | {"record_id": record_id}))
             else:
                 results[index] = await self._finish_in(session, record_id, **values)
@@ -577,7 +563,7 @@ class DurableQueue:
         done = await self.complete_many_in(session, [(rid, values) for rid, values, _ in items])
         locks = sorted({lock for ok, (_, _, lock) in zip(done, items, strict=True) if ok and lock})
         following: dict[str, Claimed] = {}
-        if locks and self._dialect() == "postgresql":
+        if locks and self._postgres:
             now = utcnow()
             params = {"locks": locks, "now": now, "lease_until": now + self.lease}
             rows = await session.execute(self._claim_locks_statement(), params)

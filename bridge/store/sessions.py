@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, exists, select
+from sqlalchemy import and_, bindparam, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -58,30 +58,25 @@ async def open_agent_sessions(session: AsyncSession) -> list[ImSession]:
 _SURVEYED = aliased(ImSession)
 
 
-def _for_send(which: ColumnElement[bool]) -> Select[tuple[Customer, ImSession, bool]]:
-    return (
-        select(
-            Customer,
-            ImSession,
-            exists()
-            .where(
-                Survey.session_id == _SURVEYED.id,
-                _SURVEYED.customer_id == Customer.id,
-                Survey.awaiting_remark.is_(True),
-                Survey.answered_at.is_(None),
-            )
-            .label("remark_awaited"),
+_FOR_SEND = (
+    select(
+        Customer,
+        ImSession,
+        exists()
+        .where(
+            Survey.session_id == _SURVEYED.id,
+            _SURVEYED.customer_id == Customer.id,
+            Survey.awaiting_remark.is_(True),
+            Survey.answered_at.is_(None),
         )
-        .outerjoin(
-            ImSession,
-            and_(ImSession.customer_id == Customer.id, ImSession.state.in_(OPEN_STATES)),
-        )
-        .where(which)
+        .label("remark_awaited"),
     )
-
-
-_FOR_SEND = _for_send(Customer.id == bindparam("customer_id"))
-_FOR_SEND_MANY = _for_send(Customer.id.in_(bindparam("customer_ids", expanding=True)))
+    .outerjoin(
+        ImSession,
+        and_(ImSession.customer_id == Customer.id, ImSession.state.in_(OPEN_STATES)),
+    )
+    .where(Customer.id.in_(bindparam("customer_ids", expanding=True)))
+)
 
 
 async def load_many_for_send(
@@ -91,7 +86,7 @@ async def load_many_for_send(
     no longer exist are absent)."""
     if not customer_ids:
         return {}
-    rows = await session.execute(_FOR_SEND_MANY, {"customer_ids": padded(sorted(customer_ids))})
+    rows = await session.execute(_FOR_SEND, {"customer_ids": padded(sorted(customer_ids))})
     found: dict[int, tuple[Customer, ImSession | None, bool]] = {}
     for customer, im_session, remark_awaited in rows:
         found.setdefault(customer.id, (customer, im_session, bool(remark_awaited)))
@@ -103,7 +98,4 @@ async def load_for_send(
 ) -> tuple[Customer | None, ImSession | None, bool]:
     """The customer, their open session (if any) and whether a survey waits for their
     written remark: three questions asked for every message, in one query."""
-    row = (await session.execute(_FOR_SEND, {"customer_id": customer_id})).first()
-    if row is None:
-        return None, None, False
-    return row[0], row[1], bool(row[2])
+    return (await load_many_for_send(session, {customer_id})).get(customer_id, (None, None, False))
