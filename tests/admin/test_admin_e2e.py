@@ -82,9 +82,12 @@ async def test_routing_reaches_udesk_and_admins_see_and_close_sessions(
         async def agent_sessions() -> list[dict[str, Any]]:
             async with http.get("/admin/sessions?state=agent") as r:
                 assert r.status == 200
-                return list((await r.json())["sessions"])
+                sessions = list((await r.json())["sessions"])
+            # Udesk's start_session push may record the session a moment before the answer
+            # to our request adds the rule that routed it: wait for both.
+            return sessions if all(s["rule_name"] for s in sessions) else []
 
-        (row,) = await world.eventually(agent_sessions, what="session listed")
+        (row,) = await world.eventually(agent_sessions, what="session listed with its rule")
         assert row["telegram_user_id"] == 7001 and row["customer_token"] == "tg-7001"
         assert row["rule_name"] == "russian speakers"
 
