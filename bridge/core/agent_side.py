@@ -70,21 +70,13 @@ async def accept_pushes(
     plain: list[tuple[int, dict[str, Any]]] = []  # (push index, record)
 
     async def flush() -> None:
-        new = await intake.to_chat_many(s, [record for _, record in plain])
-        for index, record in plain:
-            if new.pop(record["dedup_key"], None) is not None:
-                created[index] += 1
+        await _queue_plain(s, plain, created)
         plain.clear()
 
     for index, (token, messages, cid) in enumerate(pushes):
         customer = known.get(token)
         if customer is not None and _plain(messages):
-            for m in messages:
-                item = _plain_item(m)
-                key = push_key(m.message_id)
-                plain.append(
-                    (index, intake.chat_record(customer, item, dedup_key=key, correlation_id=cid))
-                )
+            plain.extend(_plain_records(index, customer, messages, cid))
             continue
         if plain:
             await flush()
@@ -97,6 +89,51 @@ async def accept_pushes(
     if plain:
         await flush()
     return created
+
+
+async def accept_plain_pushes(
+    s: AsyncSession, pushes: list[tuple[str, list[AgentMessage], str | None]]
+) -> list[int] | None:
+    """``accept_pushes`` for the common batch, every push plain and for a known customer,
+    in statements that each stand alone (autocommit: ``GroupCommit(single=…)``): the
+    customers read, the records inserted, the dispatchers notified; None, with nothing
+    written, for any other batch, which then goes the usual way in a transaction."""
+    if not all(_plain(messages) for _, messages, _ in pushes):
+        return None
+    known = await customers.get_many_by_token(s, {token for token, _, _ in pushes})
+    if any(token not in known for token, _, _ in pushes):
+        return None
+    created = [0] * len(pushes)
+    plain: list[tuple[int, dict[str, Any]]] = []
+    for index, (token, messages, cid) in enumerate(pushes):
+        plain.extend(_plain_records(index, known[token], messages, cid))
+    await _queue_plain(s, plain, created)
+    return created
+
+
+def _plain_records(
+    index: int, customer: Customer, messages: list[AgentMessage], cid: str | None
+) -> list[tuple[int, dict[str, Any]]]:
+    """A plain push's records, each with the index of its push."""
+    return [
+        (
+            index,
+            intake.chat_record(
+                customer, _plain_item(m), dedup_key=push_key(m.message_id), correlation_id=cid
+            ),
+        )
+        for m in messages
+    ]
+
+
+async def _queue_plain(
+    s: AsyncSession, plain: list[tuple[int, dict[str, Any]]], created: list[int]
+) -> None:
+    """Insert ``plain`` records with one statement; counts the new ones by push index."""
+    new = await intake.to_chat_many(s, [record for _, record in plain])
+    for index, record in plain:
+        if new.pop(record["dedup_key"], None) is not None:
+            created[index] += 1
 
 
 def _plain(messages: list[AgentMessage]) -> bool:

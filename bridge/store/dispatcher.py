@@ -88,10 +88,11 @@ class Dispatcher:
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self._inflight: dict[int, asyncio.Task[None]] = {}
-        # Records that finish at about the same moment are marked done in one transaction
-        # (a BEGIN and COMMIT for all); a record's handler returns only once its own write
-        # committed, so the next record of its lock is claimable only then.
-        self._completions = GroupCommit(queue.sessions, name=f"complete:{queue.name}")
+        # Records that finish at about the same moment are marked done together (one
+        # statement on PostgreSQL, in autocommit: ``queue.single``); a record's handler
+        # returns only once its own write committed, so the next record of its lock is
+        # claimable only then.
+        self._completions = GroupCommit(queue.single, name=f"complete:{queue.name}")
         self._stopping = False
         self._loop_task: asyncio.Task[None] | None = None
         self._lease_task: asyncio.Task[None] | None = None
@@ -103,6 +104,9 @@ class Dispatcher:
         # Udesk pushes that were refused meanwhile).
         self.on_recovered: Callable[[], None] | None = None
         self._last_recovery = 0.0
+        # Claims started so far: a claim made while a record was in flight may have passed
+        # over a later record of its lock, which then needs a claim when it finishes.
+        self._claims = 0
 
     @property
     def inflight(self) -> int:
@@ -143,6 +147,7 @@ class Dispatcher:
                     if now - self._last_recovery > self._recovery_interval:
                         self._last_recovery = now
                         await self.queue.recover_expired(keep=set(self._inflight))
+                    self._claims += 1
                     claimed = await self.queue.claim(free)
                 except DATABASE_DOWN as exc:
                     # The type only: a driver error can quote the statement's parameters
@@ -160,7 +165,7 @@ class Dispatcher:
                     log.debug("prefetch for %s failed: %s", self.queue.name, type(exc).__name__)
             for record in claimed:
                 self._inflight[record.id] = tasks.create(
-                    self._handle(record), name=f"{self.queue.name}:{record.id}"
+                    self._handle(record, self._claims), name=f"{self.queue.name}:{record.id}"
                 )
             if len(claimed) == free and free > 0:
                 continue  # there may be more ready right now
@@ -170,15 +175,17 @@ class Dispatcher:
                 continue
             await self.waker.wait(self.channel, self.poll_interval)
 
-    async def _handle(self, record: Claimed) -> None:
+    async def _handle(self, record: Claimed, claims: int) -> None:
         """Handle ``record`` and, while its customer has more whose turn has come, their
-        next ones: the transaction that records a record done also takes the next record of
-        its lock (``complete_many_then_claim_in``), so a busy customer's line moves without
-        waiting for the claim loop.  At most ``CHAIN`` in a row, so one customer's backlog
-        never keeps the slot from the others for long."""
+        next ones: the statement that records a record done is followed by one that takes
+        the next record of its lock (``complete_many_then_claim_in``), so a busy customer's
+        line moves without waiting for the claim loop.  At most ``CHAIN`` in a row, so one
+        customer's backlog never keeps the slot from the others for long.  ``claims``: the
+        claims started when ``record`` was claimed."""
         task = asyncio.current_task()
         current: Claimed | None = record
         chained = 0
+        left_waiting = False
         try:
             while current is not None:
                 # Only a customer with more waiting: for the others, looking would cost a
@@ -188,13 +195,19 @@ class Dispatcher:
                 if following is not None and task is not None:
                     self._inflight[following.id] = task
                 self._inflight.pop(current.id, None)
+                left_waiting = current.more_waiting and following is None
                 current, chained = following, chained + 1
         finally:
             if current is not None:
                 self._inflight.pop(current.id, None)
             self._slot_freed.set()
-            # A finished record may unblock the next one of the same lock.
-            self.waker.wake(self.channel)
+            # A finished record unblocks the next one of its lock, if there is one: one
+            # that waited when it was claimed and was not taken here, or one that may have
+            # arrived since (a claim ran meanwhile and had to pass it over).  Otherwise a
+            # claim now would find nothing: at a few messages a second, that was every
+            # other statement a delivery cost.
+            if left_waiting or current is not None or self._claims != claims:
+                self.waker.wake(self.channel)
 
     async def _handle_one(self, record: Claimed, *, chain: bool) -> Claimed | None:
         """Handle one record and record its outcome; with ``chain``, the next record of its

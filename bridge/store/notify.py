@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from typing import Any
 
 from sqlalchemy import event, text
@@ -22,6 +23,10 @@ class Waker:
     def __init__(self, channels: list[str]) -> None:
         self.events = {name: asyncio.Event() for name in channels}
         self._conn: Any = None
+        # Our own notifications carry this as their payload and are not acted on when they
+        # come back over LISTEN: this process's dispatchers were woken at the commit, and a
+        # second wake made a second claim that found nothing (a round trip per batch).
+        self.origin = secrets.token_hex(6)
 
     def wake(self, channel: str) -> None:
         event = self.events.get(channel)
@@ -58,8 +63,9 @@ class Waker:
                     for name in self.events:
                         self.wake(name)  # anything notified while we were deaf
 
-    def _on_notify(self, _conn: Any, _pid: int, channel: str, _payload: str) -> None:
-        self.wake(channel)
+    def _on_notify(self, _conn: Any, _pid: int, channel: str, payload: str) -> None:
+        if payload != self.origin:
+            self.wake(channel)
 
     async def close(self) -> None:
         if self._conn is not None:
@@ -91,8 +97,9 @@ def waking_sessions(engine: AsyncEngine, waker: Waker) -> async_sessionmaker[Asy
     def _notify(session: Session) -> None:
         channels = sorted(session.info.get("wake") or ())
         if channels and session.bind is not None and session.bind.dialect.name == "postgresql":
-            calls = ", ".join(f"pg_notify(:c{i}, '')" for i in range(len(channels)))
-            session.execute(text(f"SELECT {calls}"), {f"c{i}": c for i, c in enumerate(channels)})
+            calls = ", ".join(f"pg_notify(:c{i}, :origin)" for i in range(len(channels)))
+            params = {f"c{i}": c for i, c in enumerate(channels)} | {"origin": waker.origin}
+            session.execute(text(f"SELECT {calls}"), params)
 
     @event.listens_for(WakingSession, "after_commit")
     def _wake(session: Session) -> None:

@@ -22,7 +22,6 @@ from sqlalchemy import (
     and_,
     bindparam,
     exists,
-    false,
     func,
     literal_column,
     select,
@@ -35,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql import Executable
 
 from bridge.logs import correlation_id as current_correlation_id
+from bridge.store.db import is_autocommit, single_statement_sessions
 from bridge.store.tables import IN_FLIGHT, QueueColumns, RecordStatus, utcnow
 
 log = logging.getLogger("bridge.store.queue")
@@ -58,7 +58,8 @@ class Claimed:
     correlation_id: str | None
     extra: dict[str, Any]
     # Whether later records of the same lock were waiting when this one was claimed: the
-    # dispatcher then takes the next one itself when this one is done (PostgreSQL).
+    # dispatcher then takes the next one itself when this one is done (PostgreSQL), or
+    # wakes its claim loop for it.
     more_waiting: bool = False
 
 
@@ -262,6 +263,8 @@ class DurableQueue:
         over the queue's table (a scalar subquery); they arrive in ``extra`` too and save
         the handler a query of its own per record."""
         self.sessions = sessions
+        # Claims, completions and other single-statement writes: autocommit on PostgreSQL.
+        self.single = single_statement_sessions(sessions) if sessions is not None else sessions
         self.table = table
         self.worker_id = worker_id
         self.lease = dt.timedelta(seconds=lease_seconds)
@@ -353,15 +356,14 @@ class DurableQueue:
 
     def _returned_columns(self, t: Table) -> list[ColumnElement[Any]]:
         later = t.alias("q_later")
+        # The claimed row's columns spelled with their table's name: SQLite's RETURNING
+        # renders them unqualified, and inside the subquery those would name q_later's.
+        lock, row_id = (literal_column(f'"{t.name}"."{c}"') for c in ("lock", "id"))
         more_waiting: ColumnElement[Any] = (
             exists()
-            .where(later.c.lock == t.c.lock, later.c.id > t.c.id, _in_flight(later))
+            .where(later.c.lock == lock, later.c.id > row_id, _in_flight(later))
             .label("more_waiting")
         )
-        if not self._postgres:
-            # Only PostgreSQL chains (complete_many_then_claim_in); SQLite, one process
-            # and no round trips, does not need to know.
-            more_waiting = false().label("more_waiting")
         return [
             t.c.id,
             t.c.dedup_key,
@@ -406,7 +408,7 @@ class DurableQueue:
         now = utcnow()
         params = {"now": now, "limit": limit, "lease_until": now + self.lease}
         try:
-            async with self.sessions.begin() as session:
+            async with self.single.begin() as session:
                 rows = (await session.execute(self._claim_statement(), params)).all()
         except IntegrityError:
             # Another process claimed a record of the same lock at the same moment; the
@@ -453,7 +455,7 @@ class DurableQueue:
         return {"record_id": record_id, **{f"v_{k}": v for k, v in values.items()}}
 
     async def _finish(self, record_id: int, **values: Any) -> bool:
-        async with self.sessions.begin() as session:
+        async with self.single.begin() as session:
             return await self._finish_in(session, record_id, **values)
 
     async def _finish_in(self, session: AsyncSession, record_id: int, **values: Any) -> bool:
@@ -558,15 +560,22 @@ class DurableQueue:
         record if its turn has come (PostgreSQL; one statement for all of them): a worker
         that finished a customer's record goes on with their next one without waiting for
         the claim loop.  Should another process have raced for one of them, the
-        one-in-flight index raises IntegrityError and nothing is written: the caller then
-        completes without taking (``Dispatcher._record``)."""
+        one-in-flight index raises IntegrityError: in a transaction nothing is written and
+        the caller then completes without taking (``Dispatcher._record``); in autocommit
+        (``self.single``) the completions stand and nothing is taken."""
         done = await self.complete_many_in(session, [(rid, values) for rid, values, _ in items])
         locks = sorted({lock for ok, (_, _, lock) in zip(done, items, strict=True) if ok and lock})
         following: dict[str, Claimed] = {}
         if locks and self._postgres:
             now = utcnow()
             params = {"locks": locks, "now": now, "lease_until": now + self.lease}
-            rows = await session.execute(self._claim_locks_statement(), params)
+            try:
+                rows = await session.execute(self._claim_locks_statement(), params)
+            except IntegrityError:
+                if not is_autocommit(session):
+                    raise
+                log.debug("chained claim race on %s; the claim loop takes over", self.name)
+                rows = []  # type: ignore[assignment]
             following = {c.lock: c for c in map(self._claimed, rows)}
         return [
             (ok, following.get(lock) if ok and lock else None)
@@ -636,7 +645,7 @@ class DurableQueue:
         if not record_ids:
             return
         t = core_table(self.table)
-        async with self.sessions.begin() as session:
+        async with self.single.begin() as session:
             await session.execute(
                 update(t)
                 .where(t.c.id.in_(record_ids), t.c.worker == self.worker_id)
@@ -654,7 +663,7 @@ class DurableQueue:
             # Our own records still in flight: their lease lapsed because the database was
             # unreachable, not because we died; putting them back would send them twice.
             condition = and_(condition, t.c.id.not_in(list(keep)))
-        async with self.sessions.begin() as session:
+        async with self.single.begin() as session:
             result = await session.execute(
                 update(t).where(condition).values(status=RecordStatus.TODO.value, worker=None)
             )

@@ -58,3 +58,46 @@ async def test_each_record_once_and_each_line_in_order(engine: AsyncEngine) -> N
     async with sessions() as s:
         statuses = set((await s.scalars(select(InboundMessage.status))).all())
     assert statuses == {RecordStatus.DONE.value}
+
+
+async def test_lines_move_without_waiting_for_the_poll_timer(engine: AsyncEngine) -> None:
+    """A customer's next record goes as soon as the one before it is done, whether it was
+    waiting when that one was claimed or arrived while it was in flight; the claim loop is
+    not woken after records whose line is empty (a claim that would find nothing)."""
+    sessions = session_factory(engine)
+
+    async def put(key: str) -> None:
+        async with sessions.begin() as s:
+            await enqueue(s, InboundMessage, dedup_key=key, lock="c0", kind="t", payload={})
+
+    for n in range(3):
+        await put(f"early-{n}")
+    queue = DurableQueue(sessions, InboundMessage, worker_id="w1")
+    waker = Waker(["x"])
+    seen: list[str] = []
+    in_flight = asyncio.Event()
+    go_on = asyncio.Event()
+    four_seen = asyncio.Event()
+
+    async def handler(record: Claimed) -> Outcome:
+        if record.dedup_key == "early-2":
+            in_flight.set()
+            await go_on.wait()
+        seen.append(record.dedup_key)
+        if len(seen) == 4:
+            four_seen.set()
+        return Done({"telegram_message_ids": "1"})
+
+    # A poll every 30 s: anything slower than a wake would time the test out.
+    dispatcher = Dispatcher(queue, handler, waker=waker, channel="x", poll_interval=30)
+    dispatcher.start()
+    try:
+        await asyncio.wait_for(in_flight.wait(), 5)
+        await put("late-0")
+        waker.wake("x")  # as a commit that wrote to the queue does; the claim passes it over
+        await asyncio.sleep(0.2)
+        go_on.set()
+        await asyncio.wait_for(four_seen.wait(), 5)
+    finally:
+        await asyncio.wait_for(dispatcher.stop(), 10)
+    assert seen == ["early-0", "early-1", "early-2", "late-0"]

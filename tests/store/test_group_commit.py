@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from bridge.store.db import session_factory
+from bridge.store.db import session_factory, single_statement_sessions
 from bridge.store.group_commit import GroupCommit
 from bridge.store.queue import enqueue_many
 from bridge.store.tables import OutboundMessage
@@ -65,3 +65,44 @@ async def test_a_plain_write_keeps_its_place_among_shared_ones(engine: AsyncEngi
     assert results == [None, "done", None]
     # The shared ones go where the first of them stood.
     assert order == ["x", "y", "alone"]
+
+
+async def test_a_fast_path_writes_the_batches_it_can_and_declines_the_others(
+    engine: AsyncEngine,
+) -> None:
+    """``run_together(first=…)``: a batch whose writes share a fast path is written by it
+    (in the ``single`` sessions, autocommit on PostgreSQL); a batch it declines, or fails
+    on, goes the usual way, where a bad write still gets its own error."""
+    sessions = session_factory(engine)
+    writes = GroupCommit(sessions, name="test", single=single_statement_sessions(sessions))
+    ways: list[str] = []
+
+    def inserting(way: str) -> Any:
+        async def insert(session: AsyncSession, keys: list[str]) -> list[bool] | None:
+            if way == "fast" and any(k.startswith("slow") for k in keys):
+                return None  # declined: nothing written
+            if "bad" in keys:
+                raise ValueError("refused")
+            ways.append(way)
+            records = [{"dedup_key": k, "lock": "c1", "kind": "t", "payload": {}} for k in keys]
+            created = await enqueue_many(session, OutboundMessage, records)
+            return [created.pop(k, None) is not None for k in keys]
+
+        return insert
+
+    usual, fast = inserting("usual"), inserting("fast")
+
+    async def batch(*keys: str) -> list[Any]:
+        return await asyncio.gather(
+            *(writes.run_together(usual, k, first=fast) for k in keys), return_exceptions=True
+        )
+
+    assert await batch("a", "b", "a") == [True, True, False]
+    assert ways == ["fast"]
+    assert await batch("c", "slow-1") == [True, True]
+    assert ways == ["fast", "usual"]
+    outcomes = await batch("d", "bad")
+    assert outcomes[0] is True and isinstance(outcomes[1], ValueError)
+    async with sessions() as s:
+        keys = list(await s.scalars(select(OutboundMessage.dedup_key).order_by(OutboundMessage.id)))
+    assert keys == ["a", "b", "c", "slow-1", "d"]

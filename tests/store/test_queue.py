@@ -47,6 +47,17 @@ async def test_one_record_per_lock_in_flight_in_order(engine: AsyncEngine) -> No
     assert [c.dedup_key for c in await queue.claim(10)] == ["a1"]
 
 
+async def test_a_claim_says_whether_the_line_has_more_waiting(engine: AsyncEngine) -> None:
+    """The dispatcher goes on with a customer's next record (or wakes its claim loop for it)
+    only when the claim said one waits; a wrong "no" left the line to the poll timer."""
+    for i in range(2):
+        await _put(engine, f"a{i}", "alice")
+    await _put(engine, "b0", "bob")
+    queue = _queue(engine)
+    first = {c.dedup_key: c.more_waiting for c in await queue.claim(10)}
+    assert first == {"a0": True, "b0": False}
+
+
 async def test_backoff_keeps_order_but_not_others_waiting(engine: AsyncEngine) -> None:
     await _put(engine, "a0", "alice")
     await _put(engine, "a1", "alice")
