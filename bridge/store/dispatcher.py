@@ -16,8 +16,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
 from bridge import metrics, tasks
 from bridge.logs import correlation_id
 from bridge.store.db import DATABASE_DOWN
@@ -241,14 +239,9 @@ class Dispatcher:
             try:
                 if isinstance(outcome, Done):
                     if not outcome.already_recorded:
-                        try:
-                            return await self._complete(record, outcome, chain=chain)
-                        except IntegrityError:
-                            # Defensive: the one-in-flight index refused the next record
-                            # (another process holds one of the lock in flight, which the
-                            # claims make all but impossible); the rolled-back batch wrote
-                            # nothing, so just complete.
-                            return await self._complete(record, outcome, chain=False)
+                        # Should another process hold the next record of the lock, the
+                        # chained claim takes nothing (queue.complete_many_then_claim_in).
+                        return await self._complete(record, outcome, chain=chain)
                 elif isinstance(outcome, Fail):
                     log.warning("gave up on %s/%s: %s", self.queue.name, record.id, outcome.error)
                     await self.queue.fail(record.id, error=outcome.error, **outcome.values)

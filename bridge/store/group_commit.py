@@ -128,8 +128,14 @@ class GroupCommit:
         while self._waiting:
             await asyncio.sleep(0)  # let the writes arriving right now join this batch
             batch, self._waiting = self._waiting, []
-            if await self._fast(batch):
-                continue
+            try:
+                if await self._fast(batch):
+                    continue
+            except BaseException:  # cancelled (shutdown): nobody is left waiting forever
+                for waiting in batch + self._waiting:
+                    if not waiting.future.done():
+                        waiting.future.set_exception(_AloneAgain())
+                raise
             results: list[Any] = [None] * len(batch)
             try:
                 async with self.sessions.begin() as session:

@@ -560,9 +560,9 @@ class DurableQueue:
         record if its turn has come (PostgreSQL; one statement for all of them): a worker
         that finished a customer's record goes on with their next one without waiting for
         the claim loop.  Should another process have raced for one of them, the
-        one-in-flight index raises IntegrityError: in a transaction nothing is written and
-        the caller then completes without taking (``Dispatcher._record``); in autocommit
-        (``self.single``) the completions stand and nothing is taken."""
+        one-in-flight index raises IntegrityError: in autocommit (``self.single``, what the
+        dispatcher uses) the completions stand and nothing is taken; in a caller's
+        transaction the error is the caller's, since the transaction is aborted."""
         done = await self.complete_many_in(session, [(rid, values) for rid, values, _ in items])
         locks = sorted({lock for ok, (_, _, lock) in zip(done, items, strict=True) if ok and lock})
         following: dict[str, Claimed] = {}
