@@ -83,6 +83,7 @@ class AiohttpRequest(BaseRequest):
             sock_read=_sum(read, write if files else None),
         )
         body: Any = None
+        headers: dict[str, str] | None = None
         if files:
             form = aiohttp.FormData()
             for name, value in (fields or {}).items():
@@ -90,10 +91,16 @@ class AiohttpRequest(BaseRequest):
             for name, (filename, content, mimetype) in files.items():
                 form.add_field(name, content, filename=filename, content_type=mimetype)
             body = form
-        elif fields:
-            body = fields  # form-encoded, as Telegram's Bot API and PTB expect
+        elif request_data is not None and fields:
+            # Form-encoded, as Telegram's Bot API and PTB expect, by PTB's own encoder: a
+            # dict handed to aiohttp went through a FormData built per request, a twentieth
+            # of the CPU of a delivered message.
+            body = request_data.url_encoded_parameters().encode()
+            headers = {"Content-Type": "application/x-www-form-urlencoded"}
         try:
-            async with self._session.request(method, url, data=body, timeout=timeout) as response:
+            async with self._session.request(
+                method, url, data=body, headers=headers, timeout=timeout
+            ) as response:
                 return response.status, await response.read()
         except (TimeoutError, aiohttp.ServerTimeoutError) as err:
             raise TimedOut from err
