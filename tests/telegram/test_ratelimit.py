@@ -26,6 +26,7 @@ async def test_window_never_lets_more_than_its_calls_through() -> None:
     async def one() -> None:
         await window.wait()
         released.append(loop.time())
+        window.done()
 
     await asyncio.gather(*(one() for _ in range(35)))
     assert len(released) == 35
@@ -34,6 +35,26 @@ async def test_window_never_lets_more_than_its_calls_through() -> None:
         assert len(inside) <= 10
     # ...and does not waste the allowance: 35 releases take about three and a half windows.
     assert released[-1] - released[0] < 4 * 0.2 * (1 + JITTER_MARGIN)
+
+
+async def test_sends_slow_on_the_way_never_arrive_more_than_its_calls_in_a_window() -> None:
+    """What Telegram counts is arrivals: a send held up on the way (a busy loop, a slow
+    network) must not land in one window with those released after it."""
+    window = SlidingWindow(10, 0.2)
+    loop = asyncio.get_running_loop()
+    arrived: list[float] = []
+    delays = [0.15] + [0.0] * 39  # the first one is slow
+
+    async def one(delay: float) -> None:
+        await window.wait()
+        await asyncio.sleep(delay)  # on the way
+        arrived.append(loop.time())
+        window.done()
+
+    await asyncio.gather(*(one(d) for d in delays))
+    arrived.sort()
+    for i, start in enumerate(arrived):
+        assert len([t for t in arrived[i:] if t - start < 0.2 - 1e-3]) <= 10
 
 
 async def test_bot_sends_at_telegrams_limit_with_no_429(telegram_sim: TelegramSimulator) -> None:
