@@ -129,44 +129,42 @@ class GroupCommit:
             await asyncio.sleep(0)  # let the writes arriving right now join this batch
             batch, self._waiting = self._waiting, []
             try:
-                if await self._fast(batch):
-                    continue
+                if not await self._fast(batch):
+                    await self._together(batch)
             except BaseException:  # cancelled (shutdown): nobody is left waiting forever
                 for waiting in batch + self._waiting:
                     if not waiting.future.done():
                         waiting.future.set_exception(_AloneAgain())
                 raise
-            results: list[Any] = [None] * len(batch)
-            try:
-                async with self.sessions.begin() as session:
-                    for runner, indices in _steps(batch):
-                        if runner is not None:
-                            outs = await runner(session, [batch[i].item for i in indices])
-                            for i, out in zip(indices, outs, strict=True):
-                                results[i] = out
-                            continue
-                        (index,) = indices
-                        # Records written for a caller carry the caller's correlation id.
-                        token = correlation_id.set(batch[index].cid)
-                        try:
-                            results[index] = await batch[index].work(session)
-                        finally:
-                            correlation_id.reset(token)
-            except Exception as exc:
-                for waiting in batch:
-                    if not waiting.future.done():
-                        # Alone, the write's own outcome is the answer; together, each
-                        # tries again alone.
-                        waiting.future.set_exception(exc if len(batch) == 1 else _AloneAgain())
-                continue
-            except BaseException:  # cancelled (shutdown): nobody is left waiting forever
-                for waiting in batch + self._waiting:
-                    if not waiting.future.done():
-                        waiting.future.set_exception(_AloneAgain())
-                raise
-            for waiting, result in zip(batch, results, strict=True):
+
+    async def _together(self, batch: list[_Waiting[Any]]) -> None:
+        """The batch in one transaction; each write's result to its caller."""
+        results: list[Any] = [None] * len(batch)
+        try:
+            async with self.sessions.begin() as session:
+                for runner, indices in _steps(batch):
+                    if runner is not None:
+                        outs = await runner(session, [batch[i].item for i in indices])
+                        for i, out in zip(indices, outs, strict=True):
+                            results[i] = out
+                        continue
+                    (index,) = indices
+                    # Records written for a caller carry the caller's correlation id.
+                    token = correlation_id.set(batch[index].cid)
+                    try:
+                        results[index] = await batch[index].work(session)
+                    finally:
+                        correlation_id.reset(token)
+        except Exception as exc:
+            for waiting in batch:
                 if not waiting.future.done():
-                    waiting.future.set_result(result)
+                    # Alone, the write's own outcome is the answer; together, each tries
+                    # again alone.
+                    waiting.future.set_exception(exc if len(batch) == 1 else _AloneAgain())
+            return
+        for waiting, result in zip(batch, results, strict=True):
+            if not waiting.future.done():
+                waiting.future.set_result(result)
 
     async def _fast(self, batch: list[_Waiting[Any]]) -> bool:
         """The batch written by its writes' shared fast path (``run_together(first=…)``);
