@@ -1,9 +1,9 @@
 """A dispatcher: claims records from one durable queue and hands each to a handler.
 
-The handler decides the outcome (``Done``, ``Retry``, ``Fail``); the dispatcher records it in
-a short transaction of its own.  Records of different locks run concurrently up to
-``concurrency``; records of one lock never do (the queue guarantees it).  While a handler
-runs, its lease is extended so another replica does not take the record over.
+The handler decides the outcome (``Done``, ``Retry``, ``Fail``); the dispatcher records it
+with a short write of its own (``DurableQueue.single``).  Records of different locks run
+concurrently up to ``concurrency``; records of one lock never do (the queue guarantees it).
+While a handler runs, its lease is extended so another replica does not take the record over.
 """
 
 from __future__ import annotations

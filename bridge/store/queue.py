@@ -1,7 +1,8 @@
 """The durable queue over one of the queue tables (see ``tables.QueueColumns``).
 
 Claim (one committed UPDATE of the heads of the customers' lines), call out, then finish
-in a second short transaction: no transaction is ever held open across an HTTP call.  A
+with a second short write (each a statement in autocommit on PostgreSQL, ``self.single``):
+no transaction is ever held open across an HTTP call.  A
 record is claimable only when no earlier record with the same ``lock`` is still waiting or
 in flight, so one customer's records go one at a time, in order, across any number of
 processes, while a customer whose record is backing off never blocks the others.
