@@ -100,10 +100,7 @@ def read_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession
     send): on PostgreSQL in autocommit, which spares the BEGIN and ROLLBACK round trips
     that would wrap the one SELECT.  On SQLite a transaction there is local and cheap, and
     ours take the write lock (BEGIN IMMEDIATE), so ordinary sessions are kept."""
-    if not is_postgres(engine):
-        return session_factory(engine)
-    reading = engine.execution_options(isolation_level="AUTOCOMMIT")
-    return async_sessionmaker(reading, expire_on_commit=False)
+    return single_statement_sessions(session_factory(engine))
 
 
 def single_statement_sessions(

@@ -162,9 +162,7 @@ class GroupCommit:
                     # again alone.
                     waiting.future.set_exception(exc if len(batch) == 1 else _AloneAgain())
             return
-        for waiting, result in zip(batch, results, strict=True):
-            if not waiting.future.done():
-                waiting.future.set_result(result)
+        _resolve(batch, results)
 
     async def _fast(self, batch: list[_Waiting[Any]]) -> bool:
         """The batch written by its writes' shared fast path (``run_together(first=…)``);
@@ -181,7 +179,12 @@ class GroupCommit:
             return False
         if results is None:
             return False
-        for waiting, result in zip(batch, results, strict=True):
-            if not waiting.future.done():
-                waiting.future.set_result(result)
+        _resolve(batch, results)
         return True
+
+
+def _resolve(batch: list[_Waiting[Any]], results: list[Any]) -> None:
+    """Each caller of a written batch gets its own result."""
+    for waiting, result in zip(batch, results, strict=True):
+        if not waiting.future.done():
+            waiting.future.set_result(result)

@@ -359,7 +359,8 @@ class DurableQueue:
         later = t.alias("q_later")
         # The claimed row's columns spelled with their table's name: SQLite's RETURNING
         # renders them unqualified, and inside the subquery those would name q_later's.
-        lock, row_id = (literal_column(f'"{t.name}"."{c}"') for c in ("lock", "id"))
+        lock: ColumnElement[Any] = literal_column(f'"{t.name}"."lock"')
+        row_id: ColumnElement[Any] = literal_column(f'"{t.name}"."id"')
         more_waiting: ColumnElement[Any] = (
             exists()
             .where(later.c.lock == lock, later.c.id > row_id, _in_flight(later))
@@ -572,12 +573,11 @@ class DurableQueue:
             params = {"locks": locks, "now": now, "lease_until": now + self.lease}
             try:
                 rows = await session.execute(self._claim_locks_statement(), params)
+                following = {c.lock: c for c in map(self._claimed, rows)}
             except IntegrityError:
                 if not is_autocommit(session):
                     raise
                 log.debug("chained claim race on %s; the claim loop takes over", self.name)
-                rows = []  # type: ignore[assignment]
-            following = {c.lock: c for c in map(self._claimed, rows)}
         return [
             (ok, following.get(lock) if ok and lock else None)
             for ok, (_, _, lock) in zip(done, items, strict=True)

@@ -98,14 +98,13 @@ class WindowRateLimiter(AIORateLimiter):
         data: dict[str, Any],
         rate_limit_args: int | None,
     ) -> Any:
-        if data.get("chat_id") is None or data.get("allow_paid_broadcast"):
-            return await super().process_request(
-                callback, args, kwargs, endpoint, data, rate_limit_args
-            )
-        await self.window.wait()
+        windowed = data.get("chat_id") is not None and not data.get("allow_paid_broadcast")
+        if windowed:
+            await self.window.wait()
         try:
             return await super().process_request(
                 callback, args, kwargs, endpoint, data, rate_limit_args
             )
         finally:
-            self.window.done()
+            if windowed:
+                self.window.done()
