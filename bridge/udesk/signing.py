@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 import time
-import uuid
 
 SIGN_VERSION = "v2"
 
@@ -25,7 +25,7 @@ def signed_params(
 ) -> dict[str, str]:
     """Fresh auth query parameters; call once per attempt (a nonce is single use)."""
     timestamp = int(time.time() if now is None else now)
-    nonce = nonce or uuid.uuid4().hex
+    nonce = nonce or secrets.token_hex(16)
     return {
         "email": email,
         "timestamp": str(timestamp),

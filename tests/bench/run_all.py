@@ -33,7 +33,7 @@ def git_revision() -> str:
 
 async def run(quick: bool) -> list[str]:
     rows: list[str] = []
-    users, messages = (20, 5) if quick else (100, 10)
+    users, messages = (20, 5) if quick else (100, 20)
     runs = 1 if quick else 3  # figures are medians over this many runs (RESULTS.md says so)
     c2a = await bench_customer_to_agent.main(users, messages, runs)
     b, base = c2a["bridge"], c2a["baseline"]

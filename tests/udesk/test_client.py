@@ -599,3 +599,33 @@ async def test_errors_are_udesk_errors(client: UdeskClient, sim: UdeskSimulator)
         await client.agent_status()
     assert isinstance(info.value, UdeskPermanentError)
     assert client.calls == 1
+
+
+async def test_query_values_arrive_intact(http: aiohttp.ClientSession) -> None:
+    """The query string is encoded by the client itself: reserved and non-ASCII characters
+    in a value reach Udesk as they were, beside a signature Udesk accepts."""
+    seen: list[dict[str, str]] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        seen.append(dict(request.query))
+        return web.json_response({"code": 1000, "queue_size": 0})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    server = TestServer(app)
+    await server.start_server()
+    token = "tg a&b=c+d/é?#%20"
+    try:
+        client = UdeskClient(
+            str(server.make_url("/open_api_v1")),
+            EMAIL,
+            TOKEN,
+            session=http,
+            budget=RateBudget.unlimited(),
+        )
+        await client.queue_status(token)
+    finally:
+        await server.close()
+    (query,) = seen
+    assert query["customer_token"] == token
+    assert query["sign"] == vendor_sign(EMAIL, TOKEN, query["timestamp"], query["nonce"])
