@@ -10,6 +10,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -128,6 +129,20 @@ def is_autocommit(session: AsyncSession) -> bool:
     if not isinstance(bind, AsyncEngine):
         return False
     return bind.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+
+
+async def held_connection(engine: AsyncEngine) -> AsyncConnection:
+    """A connection kept for the life of a session-level advisory lock, in autocommit.
+
+    SQLAlchemy begins a transaction on a connection's first statement and keeps it until a
+    commit; a held connection's liveness checks (``SELECT 1``) would leave it idle in a
+    transaction whose snapshot holds back PostgreSQL's xmin horizon for as long as the
+    process runs.  Nothing dead could then be cleaned up: not by VACUUM, and not by index
+    scans, which skip dead entries for good only once no snapshot can see them.  The
+    queues' claims, walking ever more dead entries of finished records, were most of the
+    database's time under load."""
+    conn = await engine.connect()
+    return await conn.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def is_postgres(engine: AsyncEngine) -> bool:

@@ -12,6 +12,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bridge.store.db import held_connection
+
 POLLER_LOCK_KEY = 0x75646B70
 
 
@@ -62,9 +64,8 @@ class PollerLock:
     async def acquire(self) -> None:
         if self.engine.dialect.name != "postgresql":
             return  # SQLite: SqliteLock already guarantees a single process
-        conn = await self.engine.connect()
+        conn = await held_connection(self.engine)
         got = await conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": POLLER_LOCK_KEY})
-        await conn.commit()
         if not got:
             await conn.close()
             raise AlreadyRunning(

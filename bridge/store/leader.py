@@ -9,6 +9,8 @@ import logging
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bridge.store.db import held_connection
+
 log = logging.getLogger("bridge.store.leader")
 
 
@@ -25,9 +27,8 @@ class LeaderLock:
             if self._conn is not None:
                 await self._conn.execute(text("SELECT 1"))
                 return True
-            conn = await self.engine.connect()
+            conn = await held_connection(self.engine)
             got = await conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key})
-            await conn.commit()
             if got:
                 self._conn = conn
                 log.info("this replica now runs the periodic jobs (lock %s)", self.key)
