@@ -47,10 +47,13 @@ def bridge_env(
 class BridgeProcess:
     """Start, kill (SIGKILL) and stop (SIGTERM) a bridge process."""
 
-    def __init__(self, env: dict[str, str], port: int, log: Path | None = None) -> None:
+    def __init__(
+        self, env: dict[str, str], port: int, log: Path | None = None, *, nice: int = 0
+    ) -> None:
         self.env = env
         self.port = port
         self.log = log
+        self.nice = nice  # CPU priority below others', as a deployment may give a worker
         self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
@@ -63,6 +66,7 @@ class BridgeProcess:
             env=self.env,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=output,
+            preexec_fn=(lambda: os.nice(self.nice)) if self.nice else None,
         )
         async with aiohttp.ClientSession() as http:
             for _ in range(300):

@@ -99,6 +99,9 @@ async def fresh_database() -> AsyncIterator[str]:
             await admin.close()
 
 
+WORKER_NICE = 10  # split rigs: see rig()
+
+
 @dataclass
 class Rig:
     udesk: UdeskSimulator
@@ -114,7 +117,9 @@ async def rig(split: bool = False, **settings: str) -> AsyncIterator[Rig]:
     its own, as in production) on a fresh PostgreSQL database, rate limits off.
 
     ``split``: two bridge processes, ``BRIDGE_ROLE=intake`` (the one ``bridge_url`` and the
-    push URL point at) and ``BRIDGE_ROLE=worker``."""
+    push URL point at) and ``BRIDGE_ROLE=worker``, the worker at a lower CPU priority
+    (``nice`` 10) as the README's "Intake and worker processes" advises when both share
+    a machine: acknowledgements first, deliveries with the CPU left."""
     async with fresh_database() as url:
         bridge_port, udesk_port = free_port(), free_port()
         bridge_url = f"http://127.0.0.1:{bridge_port}"
@@ -140,7 +145,7 @@ async def rig(split: bool = False, **settings: str) -> AsyncIterator[Rig]:
                 worker_port = free_port()
                 values["BRIDGE_ROLE"] = "worker"
                 worker_env = bridge_env(url, Path(media), worker_port, udesk_port, root, **values)
-                worker = BridgeProcess(worker_env, worker_port)
+                worker = BridgeProcess(worker_env, worker_port, nice=WORKER_NICE)
                 await worker.start()
             try:
                 yield Rig(udesk, telegram, bridge, bridge_url, url)

@@ -28,7 +28,11 @@ def row(name: str, value: str, baseline: str, ratio: str, target: str, met: bool
 
 def git_revision() -> str:
     out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    return out.stdout.strip() or "unknown"
+    changed = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
+    )
+    # Figures from uncommitted code say so: the revision alone would not reproduce them.
+    return (out.stdout.strip() or "unknown") + (" with uncommitted changes" if changed.stdout else "")
 
 
 async def run(quick: bool) -> list[str]:
@@ -189,7 +193,8 @@ def main() -> None:
             f"`make bench` on {machine()}, {stamp}, revision {git_revision()}"
             + (" (quick run, one run each)" if args.quick else "")
             + ". Simulators and driver in one process, the bridge (`udesk-bridge run`) in its "
-            "own, PostgreSQL on the same machine."
+            "own (intake + worker rows: two, the worker at `nice 10`), PostgreSQL on the same "
+            "machine."
             + (
                 ""
                 if args.quick
