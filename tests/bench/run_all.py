@@ -32,7 +32,8 @@ def git_revision() -> str:
         ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
     )
     # Figures from uncommitted code say so: the revision alone would not reproduce them.
-    return (out.stdout.strip() or "unknown") + (" with uncommitted changes" if changed.stdout else "")
+    revision = out.stdout.strip() or "unknown"
+    return revision + (" with uncommitted changes" if changed.stdout else "")
 
 
 async def run(quick: bool) -> list[str]:
