@@ -249,7 +249,8 @@ class UdeskClient:
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
-        self.base_url = base_url.rstrip("/")
+        # Encoded once here (spaces, non-ASCII): requests reuse it in already-encoded URLs.
+        self.base_url = str(yarl.URL(base_url.rstrip("/")))
         self._email = email
         self._email_query = urlencode({"email": email}, quote_via=quote)
         self._api_token = api_token

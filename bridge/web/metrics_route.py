@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from aiohttp import web
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.metrics import DIRECTIONS
@@ -50,6 +50,17 @@ STATUS_LABELS = {
 OPEN_SESSION_STATES = tuple(s.value for s in SessionState if s is not SessionState.CLOSED)
 
 
+# Age of the oldest transaction of a client on this database, ours excepted.  A transaction
+# left open keeps PostgreSQL from cleaning up any row that died after it began (VACUUM and
+# index scans alike); the queues then walk ever more dead entries and slow down.  Sessions of
+# other roles count where this role may see them (pg_read_all_stats, or a superuser).
+OLDEST_TRANSACTION = text(
+    "SELECT coalesce(extract(epoch FROM max(now() - xact_start)), 0) FROM pg_stat_activity "
+    "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+    "AND backend_type = 'client backend' AND xact_start IS NOT NULL"
+)
+
+
 def _aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
@@ -65,24 +76,27 @@ class DatabaseStats:
         self.records: dict[tuple[str, str], int] = {}
         self.oldest: dict[str, float] = {}
         self.sessions: dict[str, int] = {}
+        self.oldest_transaction: float | None = None
 
     async def refresh(self) -> None:
         started = time.monotonic()
         try:
             async with asyncio.timeout(self.timeout):
-                records, oldest, sessions = await self._query()
+                records, oldest, sessions, transaction = await self._query()
         except Exception as exc:  # the database is down or slow: the scrape still answers
             log.debug("metrics: database counts unavailable (%s)", type(exc).__name__)
             self.ok = False
             self.records, self.oldest, self.sessions = {}, {}, {}
+            self.oldest_transaction = None
         else:
             self.ok = True
             self.records, self.oldest, self.sessions = records, oldest, sessions
+            self.oldest_transaction = transaction
         self.duration = time.monotonic() - started
 
     async def _query(
         self,
-    ) -> tuple[dict[tuple[str, str], int], dict[str, float], dict[str, int]]:
+    ) -> tuple[dict[tuple[str, str], int], dict[str, float], dict[str, int], float | None]:
         records: dict[tuple[str, str], int] = {}
         oldest: dict[str, float] = {}
         now = dt.datetime.now(dt.UTC)
@@ -110,7 +124,10 @@ class DatabaseStats:
                 .group_by(ImSession.state)
             )
             sessions = {str(state): int(count) for state, count in rows}
-        return records, oldest, sessions
+            transaction = None
+            if self.engine.dialect.name == "postgresql":
+                transaction = float(await conn.scalar(OLDEST_TRANSACTION) or 0.0)
+        return records, oldest, sessions, transaction
 
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily(
@@ -151,6 +168,14 @@ class DatabaseStats:
         for state in OPEN_SESSION_STATES:
             sessions.add_metric([state], self.sessions.get(state, 0))
         yield sessions
+        if self.oldest_transaction is not None:  # PostgreSQL only
+            transaction = GaugeMetricFamily(
+                "bridge_database_oldest_transaction_seconds",
+                "Age of the oldest open transaction on the bridge's database (0 when none); "
+                "one open for minutes stops PostgreSQL from cleaning up dead rows",
+            )
+            transaction.add_metric([], self.oldest_transaction)
+            yield transaction
 
 
 class BudgetCollector:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 
 import pytest
 from aiohttp import test_utils
+from sqlalchemy import text
 
 from bridge.metrics import endpoint_template, udesk_result
 from bridge.store.db import create_engine
@@ -200,3 +202,32 @@ def test_udesk_result_labels() -> None:
     assert udesk_result(1000) == "1000"
     assert udesk_result(None, UdeskTimeoutError("x")) == "timeout"
     assert udesk_result(None, UdeskConnectionError("x")) == "connection_error"
+
+
+async def test_a_transaction_left_open_is_reported(database_url: str) -> None:
+    """An idle transaction on the database (a forgotten psql ``BEGIN``, a bug) stops
+    PostgreSQL's cleanup; its age is on ``/metrics`` so an operator can alert on it."""
+    engine = create_engine(database_url)
+    name = "bridge_database_oldest_transaction_seconds"
+    try:
+        async with test_utils.TestClient(test_utils.TestServer(create_web_app(engine))) as client:
+
+            async def samples() -> dict:  # type: ignore[type-arg]
+                response = await client.get("/metrics")
+                assert response.status == 200
+                return parse(await response.text())
+
+            if engine.dialect.name != "postgresql":
+                quiet = await samples()
+                assert value(quiet, "bridge_metrics_database_up") == 1
+                assert not has(quiet, name)  # PostgreSQL's notion; absent, not a made-up 0
+                return
+            assert value(await samples(), name) < 1.0
+            async with engine.connect() as idle:
+                await idle.execute(text("SELECT 1"))  # begins a transaction, left open
+                await asyncio.sleep(1.2)
+                assert value(await samples(), name) >= 1.0
+                await idle.commit()
+            assert value(await samples(), name) < 1.0
+    finally:
+        await engine.dispose()
