@@ -7,7 +7,8 @@ import hashlib
 import json
 import logging
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -98,6 +99,21 @@ async def agent_session(client: UdeskClient, sim: UdeskSimulator, token: str) ->
     return answer.im_sub_session_id
 
 
+@asynccontextmanager
+async def capturing_udesk(
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+) -> AsyncIterator[str]:
+    """A stand-in for Udesk answering every path with ``handler``; yields its API root."""
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handler)
+    server = TestServer(app)
+    await server.start_server()
+    try:
+        yield str(server.make_url("/open_api_v1"))
+    finally:
+        await server.close()
+
+
 # --- signing -----------------------------------------------------------------------------
 
 
@@ -120,14 +136,10 @@ async def test_signature_and_fresh_nonce_per_retry(
             return web.Response(status=503, text="busy")
         return web.json_response({"code": 1000})
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handler)
-    server = TestServer(app)
-    await server.start_server()
     caplog.set_level(logging.DEBUG, logger="bridge.udesk")
-    try:
+    async with capturing_udesk(handler) as base_url:
         client = UdeskClient(
-            str(server.make_url("/open_api_v1")),
+            base_url,
             EMAIL,
             TOKEN,
             session=http,
@@ -136,8 +148,6 @@ async def test_signature_and_fresh_nonce_per_retry(
             backoff_cap=0.005,
         )
         answer = await client.send_message("cust-1", 42, "tg-1-2", data="hello")
-    finally:
-        await server.close()
     assert answer.code == 1000
     assert len(seen) == 3
     assert client.retries == 2
@@ -610,22 +620,10 @@ async def test_query_values_arrive_intact(http: aiohttp.ClientSession) -> None:
         seen.append(dict(request.query))
         return web.json_response({"code": 1000, "queue_size": 0})
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handler)
-    server = TestServer(app)
-    await server.start_server()
     token = "tg a&b=c+d/é?#%20"
-    try:
-        client = UdeskClient(
-            str(server.make_url("/open_api_v1")),
-            EMAIL,
-            TOKEN,
-            session=http,
-            budget=RateBudget.unlimited(),
-        )
+    async with capturing_udesk(handler) as base_url:
+        client = UdeskClient(base_url, EMAIL, TOKEN, session=http, budget=RateBudget.unlimited())
         await client.queue_status(token)
-    finally:
-        await server.close()
     (query,) = seen
     assert query["customer_token"] == token
     assert query["sign"] == vendor_sign(EMAIL, TOKEN, query["timestamp"], query["nonce"])
