@@ -449,7 +449,7 @@ def compose() -> dict[str, Any]:
 
 def test_compose_start_order_migrates_once_before_the_bridge(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) == {"postgres", "migrate", "bridge", "caddy"}
+    assert set(services) == {"postgres", "migrate", "bridge", "worker", "caddy"}
     assert services["migrate"]["command"] == ["migrate"]
     assert services["migrate"]["restart"] == "no"
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
@@ -479,6 +479,28 @@ def test_compose_bridge_settings_volume_and_shutdown(compose: dict[str, Any]) ->
     # The bridge needs ~20 s to drain; Docker's default of 10 s would SIGKILL it.
     assert parse_seconds(bridge["stop_grace_period"]) >= 25
     assert bridge["stop_signal"] == "SIGTERM"
+
+
+def test_compose_split_layout_is_opt_in_with_workers_yielding_the_cpu(
+    compose: dict[str, Any],
+) -> None:
+    """`--profile split` adds a worker beside the bridge: same release, database and media,
+    after the migration, delivering at a lower CPU weight; without the profile, one process
+    does everything."""
+    services = compose["services"]
+    bridge, worker = services["bridge"], services["worker"]
+    assert worker["profiles"] == ["split"]
+    assert "profiles" not in bridge, "the bridge always runs"
+    assert bridge["environment"]["BRIDGE_ROLE"] == "${BRIDGE_ROLE:-all}"
+    assert read_env_file(DEPLOY / "compose.env.example")["BRIDGE_ROLE"] == "all"
+    assert worker["environment"]["BRIDGE_ROLE"] == "worker"
+    assert worker["environment"]["DATABASE_URL"] == bridge["environment"]["DATABASE_URL"]
+    assert worker["image"] == bridge["image"] and worker["command"] == bridge["command"]
+    assert worker["volumes"] == bridge["volumes"][:1], "the same media volume"
+    assert worker["depends_on"] == bridge["depends_on"]
+    assert worker["cpu_shares"] < bridge.get("cpu_shares", 1024)
+    assert worker["healthcheck"] == bridge["healthcheck"]
+    assert parse_seconds(worker["stop_grace_period"]) >= 25
 
 
 def test_compose_only_the_proxy_is_published(compose: dict[str, Any]) -> None:
