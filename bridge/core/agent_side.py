@@ -95,9 +95,10 @@ async def accept_plain_pushes(
     s: AsyncSession, pushes: list[tuple[str, list[AgentMessage], str | None]]
 ) -> list[int] | None:
     """``accept_pushes`` for the common batch, every push plain and for a known customer,
-    in statements that each stand alone (autocommit: ``GroupCommit(single=…)``): the
-    customers read, the records inserted, the dispatchers notified; None, with nothing
-    written, for any other batch, which then goes the usual way in a transaction."""
+    in statements that each stand alone (autocommit on PostgreSQL, as
+    ``GroupCommit.run_together(first=…)`` runs it): the customers read, the records
+    inserted, the dispatchers notified; None, with nothing written, for any other batch,
+    which then goes the usual way in a transaction."""
     if not all(_plain(messages) for _, messages, _ in pushes):
         return None
     known = await customers.get_many_by_token(s, {token for token, _, _ in pushes})

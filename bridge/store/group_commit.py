@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bridge import tasks
 from bridge.logs import correlation_id
+from bridge.store.db import single_statement_sessions
 
 log = logging.getLogger("bridge.store.group_commit")
 
@@ -75,17 +76,10 @@ def _steps(batch: list[_Waiting[Any]]) -> list[tuple[Runner | None, list[int]]]:
 
 
 class GroupCommit:
-    def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        *,
-        name: str,
-        single: async_sessionmaker[AsyncSession] | None = None,
-    ) -> None:
-        """``single``: sessions for the fast paths of ``run_together`` (``first``), e.g.
-        autocommit ones (``store.db.single_statement_sessions``)."""
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, name: str) -> None:
         self.sessions = sessions
-        self.single = single
+        # The fast paths of ``run_together`` (``first``) run in autocommit on PostgreSQL.
+        self.single = single_statement_sessions(sessions)
         self.name = name
         self._waiting: list[_Waiting[Any]] = []
         self._writer: asyncio.Task[None] | None = None
@@ -101,7 +95,8 @@ class GroupCommit:
         items of the same runner, which returns one result per item, in order; committed
         when this returns.
 
-        ``first``: a fast path for the common case, tried (in a ``single`` session) when
+        ``first``: a fast path for the common case, tried (in an autocommit session on
+        PostgreSQL, ``store.db.single_statement_sessions``) when
         every write of a batch has the same one: ``first(session, items)`` writes them
         and returns their results, or writes nothing and returns None, and the batch goes
         the usual way.  A push batch of plain messages is written in autocommit this way,
@@ -169,7 +164,7 @@ class GroupCommit:
         False when there is none or it declined or failed (the usual way then decides,
         and gives a failing write its own error)."""
         first = batch[0].first
-        if self.single is None or first is None or any(w.first != first for w in batch):
+        if first is None or any(w.first != first for w in batch):
             return False
         try:
             async with self.single.begin() as session:

@@ -265,7 +265,7 @@ class DurableQueue:
         the handler a query of its own per record."""
         self.sessions = sessions
         # Claims, completions and other single-statement writes: autocommit on PostgreSQL.
-        self.single = single_statement_sessions(sessions) if sessions is not None else sessions
+        self.single = single_statement_sessions(sessions) if sessions is not None else None
         self.table = table
         self.worker_id = worker_id
         self.lease = dt.timedelta(seconds=lease_seconds)

@@ -25,7 +25,7 @@ from bridge.core import agent_side
 from bridge.core.model import AgentMessage
 from bridge.core.texts import Texts
 from bridge.logs import correlation_id
-from bridge.store.db import DATABASE_DOWN, is_bad_data, single_statement_sessions
+from bridge.store.db import DATABASE_DOWN, is_bad_data
 from bridge.store.group_commit import GroupCommit
 from bridge.store.tables import Customer, ImSession, RejectedPush
 from bridge.udesk.push_models import PushParseError, ReadStatusPush, parse_push
@@ -81,17 +81,12 @@ def push_handler(
     # Pushes arriving together are stored together (bridge.store.group_commit), their
     # customers read with one query; a batch of plain messages for known customers, nearly
     # every batch, in autocommit statements, the others in one transaction.
-    writes = GroupCommit(sessions, name="pushes", single=single_statement_sessions(sessions))
+    writes = GroupCommit(sessions, name="pushes")
 
     async def store_pushes(
         session: AsyncSession, pushes: list[tuple[str, list[AgentMessage], str | None]]
     ) -> list[int]:
         return await agent_side.accept_pushes(session, texts(), pushes)
-
-    async def store_plain_pushes(
-        session: AsyncSession, pushes: list[tuple[str, list[AgentMessage], str | None]]
-    ) -> list[int] | None:
-        return await agent_side.accept_plain_pushes(session, pushes)
 
     async def handle(request: web.Request) -> web.Response:
         if not secret_matches(request, secret):
@@ -121,7 +116,9 @@ def push_handler(
                 await reject(sessions, "push", "urobot push for an unknown session", body)
                 return web.Response(status=200)
             await writes.run_together(
-                store_pushes, (token, messages, correlation_id.get()), first=store_plain_pushes
+                store_pushes,
+                (token, messages, correlation_id.get()),
+                first=agent_side.accept_plain_pushes,
             )
         except (OverflowError, UnicodeError, ValueError) as exc:
             return await unstorable(body, exc)

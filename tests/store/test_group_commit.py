@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from bridge.store.db import session_factory, single_statement_sessions
+from bridge.store.db import session_factory
 from bridge.store.group_commit import GroupCommit
 from bridge.store.queue import enqueue_many
 from bridge.store.tables import OutboundMessage
@@ -74,7 +74,7 @@ async def test_a_fast_path_writes_the_batches_it_can_and_declines_the_others(
     (in the ``single`` sessions, autocommit on PostgreSQL); a batch it declines, or fails
     on, goes the usual way, where a bad write still gets its own error."""
     sessions = session_factory(engine)
-    writes = GroupCommit(sessions, name="test", single=single_statement_sessions(sessions))
+    writes = GroupCommit(sessions, name="test")
     ways: list[str] = []
 
     def inserting(way: str) -> Any:
