@@ -44,6 +44,7 @@ from bridge.store.exclusive import PollerLock
 from bridge.store.leader import LeaderLock
 from bridge.store.media import MediaStore
 from bridge.store.notify import Waker, waking_sessions
+from bridge.store.presence import Presence
 from bridge.store.queue import DurableQueue
 from bridge.store.retention import Purger, Retention
 from bridge.store.tables import InboundMessage, OutboundMessage, TelegramUpdate
@@ -88,6 +89,7 @@ class Parts:
     prefetchers: dict[str, Any]  # per queue: reads a claimed batch's needs (Dispatcher)
     watchers: Watchers
     leader: LeaderLock
+    presence: Presence | None = None  # PostgreSQL workers only
     poller_lock: PollerLock | None = None
     update_processor: UpdateProcessor | None = None
     dispatchers: list[Dispatcher] = field(default_factory=list)
@@ -192,6 +194,8 @@ class Parts:
         s = self.settings
         channels = {"updates": UPDATES, "outbound": intake.OUTBOUND, "inbound": intake.INBOUND}
         for name, queue in self.queues.items():
+            # Whatever a dead predecessor held goes back in line now: on SQLite everything
+            # (one process only), on PostgreSQL what no present worker holds.
             await queue.recover_expired(everything=not is_postgres(self.engine))
             dispatcher = Dispatcher(
                 queue,
@@ -212,6 +216,8 @@ class Parts:
             tasks.create(self.watchers.run_catch_up(), name="catch-up"),
             tasks.create(self.watchers.run_ticket_polls(), name="ticket-polls"),
         ]
+        if self.presence is not None:
+            background.append(tasks.create(self.presence.keep(), name="presence"))
         # --- privacy: the retention purge job (leader only; PURGE_INTERVAL=0 turns it off) ---
         if s.purge_interval > 0:
             purger = Purger(
@@ -296,7 +302,15 @@ async def build_parts(settings: Settings, engine: AsyncEngine, lifecycle: Lifecy
         poller_lock = PollerLock(engine)
         await poller_lock.acquire()
         lifecycle.on_stop("poller lock", poller_lock.release)
-    worker_id = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+    # At most 63 ASCII bytes: it is also this process's name in pg_stat_activity.
+    host = socket.gethostname().encode("ascii", "replace").decode()[:40]
+    worker_id = f"{host}-{os.getpid()}-{secrets.token_hex(3)}"
+    presence = None
+    if is_postgres(engine) and s.bridge_role != "intake":
+        # Before any claim: a claim whose worker is not present is taken over at once.
+        presence = Presence(asyncpg_dsn(s.database_url.get_secret_value()), worker_id)
+        await presence.connect()
+        lifecycle.on_stop("presence", presence.close)
 
     waker = Waker([UPDATES, intake.OUTBOUND, intake.INBOUND])
     sessions = waking_sessions(engine, waker)
@@ -437,6 +451,7 @@ async def build_parts(settings: Settings, engine: AsyncEngine, lifecycle: Lifecy
         prefetchers={"outbound": outbound.prefetch},
         watchers=watchers,
         leader=leader,
+        presence=presence,
         poller_lock=poller_lock,
         update_processor=updates,
     )

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,9 +72,14 @@ class Dispatcher:
         backoff_base: float = 1.0,
         backoff_cap: float = 300.0,
         prefetch: Callable[[list[Claimed]], Awaitable[None]] | None = None,
+        recovery_interval: float | None = None,
     ) -> None:
         """``prefetch``: called with each batch of claimed records before their handlers
-        start, to read what they need together (one query, not one per record)."""
+        start, to read what they need together (one query, not one per record).
+        ``recovery_interval``: how often dead workers' records are looked for; by default
+        every second on PostgreSQL, where a dead worker is seen at once (its presence is
+        gone, ``bridge.store.presence``), and a quarter of the lease on SQLite, where the
+        only other worker there could be is a stuck one of this very process."""
         self.queue = queue
         self.handler = handler
         self.prefetch = prefetch
@@ -94,14 +98,16 @@ class Dispatcher:
         self._stopping = False
         self._loop_task: asyncio.Task[None] | None = None
         self._lease_task: asyncio.Task[None] | None = None
+        self._recovery_task: asyncio.Task[None] | None = None
         self._slot_freed = asyncio.Event()
-        # Dead workers' records are looked for now and then, not on every claim.
-        self._recovery_interval = max(0.5, queue.lease.total_seconds() / 4)
+        if recovery_interval is None:
+            lease = queue.lease.total_seconds()
+            recovery_interval = 1.0 if queue.on_postgres else max(0.5, lease / 4)
+        self.recovery_interval = recovery_interval
         self._database_down = False
         # Called when the database answers again after an outage (e.g. to catch up on
         # Udesk pushes that were refused meanwhile).
         self.on_recovered: Callable[[], None] | None = None
-        self._last_recovery = 0.0
         # Claims started so far: a claim made while a record was in flight may have passed
         # over a later record of its lock, which then needs a claim when it finishes.
         self._claims = 0
@@ -113,6 +119,9 @@ class Dispatcher:
     def start(self) -> None:
         self._loop_task = tasks.create(self._run(), name=f"dispatch:{self.queue.name}")
         self._lease_task = tasks.create(self._renew_leases(), name=f"lease:{self.queue.name}")
+        self._recovery_task = tasks.create(
+            self._take_over_dead_workers(), name=f"recover:{self.queue.name}"
+        )
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Stop claiming; let running handlers finish within ``timeout``, release the rest."""
@@ -133,7 +142,7 @@ class Dispatcher:
                 await self.queue.release(record_id)
             except Exception:
                 log.warning("could not release %s/%s", self.queue.name, record_id)
-        await tasks.cancel_and_wait(self._lease_task)
+        await tasks.cancel_and_wait(self._lease_task, self._recovery_task)
 
     async def _run(self) -> None:
         while not self._stopping:
@@ -141,10 +150,6 @@ class Dispatcher:
             claimed: list[Claimed] = []
             if free > 0:
                 try:
-                    now = time.monotonic()
-                    if now - self._last_recovery > self._recovery_interval:
-                        self._last_recovery = now
-                        await self.queue.recover_expired(keep=set(self._inflight))
                     self._claims += 1
                     claimed = await self.queue.claim(free)
                 except DATABASE_DOWN as exc:
@@ -292,6 +297,21 @@ class Dispatcher:
             age,
             extra={"queue": self.queue.name, "record_id": record.id, "outcome": name},
         )
+
+    async def _take_over_dead_workers(self) -> None:
+        """Put dead workers' records back in line and wake the claim loop for them: a
+        crashed process costs its customers about ``recovery_interval``, not a lease."""
+        while True:
+            await asyncio.sleep(self.recovery_interval)
+            if self._stopping:
+                return
+            try:
+                recovered = await self.queue.recover_expired(keep=set(self._inflight))
+            except DATABASE_DOWN as exc:
+                log.debug("recovery on %s failed: %s", self.queue.name, type(exc).__name__)
+                continue
+            if recovered:
+                self.waker.wake(self.channel)
 
     async def _renew_leases(self) -> None:
         interval = max(1.0, self.queue.lease.total_seconds() / 3)

@@ -22,10 +22,13 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    column,
     exists,
     func,
     literal_column,
+    or_,
     select,
+    table,
     text,
     update,
 )
@@ -36,6 +39,7 @@ from sqlalchemy.sql import Executable
 
 from bridge.logs import correlation_id as current_correlation_id
 from bridge.store.db import is_autocommit, single_statement_sessions
+from bridge.store.presence import RESTART_GRACE_SECONDS
 from bridge.store.tables import IN_FLIGHT, QueueColumns, RecordStatus, utcnow
 
 log = logging.getLogger("bridge.store.queue")
@@ -278,7 +282,7 @@ class DurableQueue:
         self._complete_many: dict[tuple[str, ...], Executable] = {}
 
     @property
-    def _postgres(self) -> bool:
+    def on_postgres(self) -> bool:
         """Whether the queue lives on PostgreSQL (some statements are PostgreSQL's only)."""
         bind = self.sessions.kw.get("bind") if self.sessions is not None else None
         return bind is None or bind.dialect.name == "postgresql"
@@ -334,7 +338,7 @@ class DurableQueue:
                 .scalar_subquery()
             )
             chosen: ColumnElement[bool] = t.c.id.in_(candidates)
-            if self._postgres:
+            if self.on_postgres:
                 # ``id = ANY(ARRAY(…))``: the chosen ids computed first, then a primary-key
                 # probe each; as ``IN (…)`` the planner hashed every waiting record again.
                 chosen = t.c.id == func.any(func.array(candidates))
@@ -524,7 +528,7 @@ class DurableQueue:
         results: dict[int, bool] = {}
         shared: dict[tuple[str, ...], list[tuple[int, dict[str, Any]]]] = {}
         table = core_table(self.table)
-        together = self._postgres and len(items) > 1
+        together = self.on_postgres and len(items) > 1
         for index, (record_id, extra) in enumerate(items):
             values = self._done(extra)
             names = tuple(sorted(k for k in values if k not in _DONE_FIXED))
@@ -568,7 +572,7 @@ class DurableQueue:
         done = await self.complete_many_in(session, [(rid, values) for rid, values, _ in items])
         locks = sorted({lock for ok, (_, _, lock) in zip(done, items, strict=True) if ok and lock})
         following: dict[str, Claimed] = {}
-        if locks and self._postgres:
+        if locks and self.on_postgres:
             now = utcnow()
             params = {"locks": locks, "now": now, "lease_until": now + self.lease}
             try:
@@ -654,12 +658,17 @@ class DurableQueue:
             )
 
     async def recover_expired(self, *, everything: bool = False, keep: Collection[int] = ()) -> int:
-        """Put records of dead workers back in line.  ``everything`` is for SQLite at start,
+        """Put records of dead workers back in line: on PostgreSQL those whose worker is no
+        longer present (``bridge.store.presence``) at once, any whose lease ran out (a
+        worker alive but stuck) as the last resort.  ``everything`` is for SQLite at start,
         where only one process can exist, so nothing in flight can still be alive."""
         t = core_table(self.table)
         condition = t.c.status == RecordStatus.DOING.value
         if not everything:
-            condition = and_(condition, t.c.lease_expires_at < utcnow())
+            expired: ColumnElement[bool] = t.c.lease_expires_at < utcnow()
+            if self.on_postgres:
+                expired = or_(expired, _worker_gone(t))
+            condition = and_(condition, expired)
         if keep:
             # Our own records still in flight: their lease lapsed because the database was
             # unreachable, not because we died; putting them back would send them twice.
@@ -672,3 +681,19 @@ class DurableQueue:
         if count:
             log.info("recovered %d abandoned records in %s", count, self.name)
         return count
+
+
+_ACTIVITY = table("pg_stat_activity", column("application_name"), column("datname"))
+
+
+def _worker_gone(t: Table) -> ColumnElement[bool]:
+    """The record's worker has no session on this database (it died), and the server has
+    been up long enough for live workers to have reconnected after a restart."""
+    present = exists().where(
+        _ACTIVITY.c.application_name == t.c.worker,
+        _ACTIVITY.c.datname == func.current_database(),
+    )
+    settled = func.now() - func.pg_postmaster_start_time() > text(
+        f"interval '{RESTART_GRACE_SECONDS} seconds'"
+    )
+    return and_(~present, settled)

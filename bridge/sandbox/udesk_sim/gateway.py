@@ -55,6 +55,8 @@ def _gateway(sim: UdeskSimulator) -> Any:
     async def gateway(request: web.Request, handler: Handler) -> web.StreamResponse:
         started = time.monotonic()
         path = request.path[len(API_PREFIX) :] or "/"
+        # On arrival: ``calls`` records a call once answered, which a hanging one never is.
+        sim.arrived.append((request.method, path))
         request[BODY_KEY] = await read_body(request)
         fault: Fault | None = None
         error = sim.gate.check(request.query, sim.email, sim.api_token)

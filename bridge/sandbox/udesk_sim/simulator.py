@@ -116,6 +116,7 @@ class UdeskSimulator:
 
         # What was observed.
         self.calls: list[RecordedCall] = []
+        self.arrived: list[tuple[str, str]] = []  # (method, path) of every request, as it came
         self.customer_messages: list[CustomerMessage] = []
         self.duplicate_messages: list[CustomerMessage] = []
         self.agent_messages: list[AgentMessage] = []
