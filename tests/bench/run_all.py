@@ -15,7 +15,12 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from tests.bench import bench_agent_to_customer, bench_customer_to_agent, bench_soak
+from tests.bench import (
+    bench_agent_to_customer,
+    bench_customer_to_agent,
+    bench_kill_loop,
+    bench_soak,
+)
 from tests.bench.common import machine
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
@@ -171,6 +176,29 @@ async def run(quick: bool) -> list[str]:
                     cc["bridge"]["p99_ms"] < 20,
                 )
             )
+    loop = await bench_kill_loop.main(5 if quick else 20)
+    rows.append(
+        row(
+            f"kill -9 ×{loop['kills']} of two replicas: recovery p50 / max",
+            f"{loop['recovery_p50_s']:.2f} / {loop['recovery_max_s']:.2f} s",
+            "60 s (QUEUE_LEASE)",
+            "",
+            "< 5 s",
+            loop["recovery_max_s"] < 5,
+        )
+    )
+    rows.append(
+        row(
+            "kill loop: lost or twice in Udesk / in Telegram; Telegram repeats",
+            f"{loop['udesk_problems']} / {loop['chat_problems']}; {loop['telegram_repeats']}",
+            f"{loop['writes']} + {loop['replies']} messages",
+            "",
+            "0 / 0; ≤ 1 per kill",
+            loop["udesk_problems"] == 0
+            and loop["chat_problems"] == 0
+            and loop["telegram_repeats"] <= loop["kills"],
+        )
+    )
     soak = await bench_soak.main(10000, 20 if quick else 60)
     rows.append(
         row(
