@@ -14,6 +14,7 @@ import http.client
 import json
 import os
 import re
+import secrets
 import shutil
 import socket
 import ssl
@@ -297,14 +298,46 @@ def run_check_config(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_env_template_passes_check_config() -> None:
-    """Filling in the placeholders is all an operator has to do: nothing required missing."""
-    result = run_check_config(read_env_file(DEPLOY / "bridge.env.example"))
+def fill_in(values: dict[str, str]) -> dict[str, str]:
+    """What an operator does with a template: every CHANGE_ME… becomes a strong random value."""
+    return {
+        key: re.sub(rf"{PLACEHOLDER}\w*", lambda _: secrets.token_hex(24), value)
+        for key, value in values.items()
+    }
+
+
+def assert_refused_for_placeholders(values: dict[str, str], result: Any) -> None:
+    """Exit 1 and exactly one line per setting still holding a placeholder, nothing else."""
+    assert result.returncode == 1, result.stdout
+    assert "Traceback" not in result.stderr
+    unfinished = sorted(key for key, value in values.items() if PLACEHOLDER in value)
+    problems = sorted(line.split(":")[0].strip() for line in result.stderr.splitlines()[1:])
+    assert problems == unfinished, result.stderr
+
+
+def test_env_template_is_refused_until_filled_in() -> None:
+    """The template as shipped must not start anything; filling in the placeholders is all an
+    operator has to do (nothing required is missing)."""
+    template = read_env_file(DEPLOY / "bridge.env.example")
+    assert_refused_for_placeholders(template, run_check_config(template))
+    result = run_check_config(fill_in(template))
     assert result.returncode == 0, result.stderr
     assert "telegram mode: webhook" in result.stdout
 
 
-def test_k8s_config_and_secret_pass_check_config(tmp_path: Path) -> None:
+def test_compose_database_url_is_refused_with_the_example_password() -> None:
+    """deploy/compose.yaml builds DATABASE_URL from POSTGRES_PASSWORD of compose.env.example."""
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    url = compose["services"]["bridge"]["environment"]["DATABASE_URL"]
+    password = read_env_file(DEPLOY / "compose.env.example")["POSTGRES_PASSWORD"]
+    url = re.sub(r"\$\{POSTGRES_PASSWORD[^}]*\}", password, url)
+    env = fill_in(read_env_file(DEPLOY / "bridge.env.example")) | {"DATABASE_URL": url}
+    result = run_check_config(env)
+    assert_refused_for_placeholders({"DATABASE_URL": url}, result)
+    assert password not in result.stderr
+
+
+def k8s_config_and_secret(tmp_path: Path) -> dict[str, str]:
     objects = k8s_objects()
     config = dict(objects[("ConfigMap", "udesk-bridge-config")]["data"])
     routing = objects[("ConfigMap", "udesk-bridge-routing")]["data"]
@@ -312,11 +345,16 @@ def test_k8s_config_and_secret_pass_check_config(tmp_path: Path) -> None:
     assert routing_file.name in routing, "ROUTING_FILE names a key of the routing ConfigMap"
     (tmp_path / routing_file.name).write_text(routing[routing_file.name])
     config["ROUTING_FILE"] = str(tmp_path / routing_file.name)
-    env = config | objects[("Secret", "udesk-bridge-secrets")]["stringData"]
-    result = run_check_config(env)
-    assert result.returncode == 0, result.stderr
     assert config["TELEGRAM_MODE"] == "webhook", "replicas > 1 need webhook mode"
     assert config["PUBLIC_URL"].startswith("https://")
+    return config | objects[("Secret", "udesk-bridge-secrets")]["stringData"]
+
+
+def test_k8s_config_and_secret_are_refused_until_filled_in(tmp_path: Path) -> None:
+    env = k8s_config_and_secret(tmp_path)
+    assert_refused_for_placeholders(env, run_check_config(env))
+    result = run_check_config(fill_in(env))
+    assert result.returncode == 0, result.stderr
 
 
 def test_media_dir_is_the_same_everywhere() -> None:
