@@ -282,7 +282,8 @@ def _add_customers(commands: Any) -> None:
         help="print, as JSON, everything the bridge holds about the person",
         description="Print as JSON the customer row, IM sessions with surveys, the messages of "
         "both directions with their payloads, Telegram updates, media metadata, tickets, "
-        "button actions and erasure requests of the Telegram user.",
+        'button actions and erasure requests of the Telegram user. "held" is false (and '
+        '"note" says so) when the bridge holds nothing about them: never seen, or erased.',
     )
     erase = actions.add_parser(
         "erase",

@@ -30,6 +30,16 @@ _RATE_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?\s*)?(s|sec|second|m|min|m
 _RATE_UNITS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60}
 _RATE_UNITS |= {"h": 3600, "hour": 3600}
 
+# The example files (deploy/bridge.env.example, deploy/compose.env.example,
+# deploy/k8s/secret.example.yaml) mark every value to fill in with this.  A value still
+# holding it was copied, not configured: the bridge must not start on it, least of all with
+# a secret anyone can read in the repository.
+PLACEHOLDER = "CHANGE_ME"
+# The push secret is the only thing between the internet and the push endpoints, and the
+# admin token the only thing guarding /admin/*: both must be too long to guess.
+MIN_SECRET_LENGTH = 32
+_MAKE_SECRET = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+
 
 def parse_duration(value: Any) -> float:
     """``"7d"`` → 604800.0 seconds; plain numbers are seconds."""
@@ -144,6 +154,29 @@ class Settings(BaseSettings):
     purge_interval: Duration = 3600.0  # 0 turns the purge job off
     forget_command: bool = False  # the /forget Telegram command
     # --- end privacy ---
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_placeholder(cls, value: Any) -> Any:
+        # Every setting, not just the secrets: a CHANGE_ME in a DATABASE_URL password or
+        # anywhere else means the example file was never finished.  The message names the
+        # setting (the caller adds it) and never repeats the value.
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if isinstance(text, str) and PLACEHOLDER in text:
+            raise ValueError(
+                f"still holds the example file's {PLACEHOLDER} placeholder; put the real value"
+            )
+        return value
+
+    @field_validator("udesk_push_secret", "admin_token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        # The length only: saying how short (or what) the value is would leak part of it.
+        if value is not None and len(value.get_secret_value()) < MIN_SECRET_LENGTH:
+            raise ValueError(
+                f"shorter than {MIN_SECRET_LENGTH} characters; make one with {_MAKE_SECRET}"
+            )
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -7,13 +7,14 @@ from pathlib import Path
 import pytest
 
 from bridge.settings import Rate, SettingsError, load_settings, parse_duration, parse_rate
+from tests.e2e.conftest import PUSH_SECRET
 
 REQUIRED = {
     "TELEGRAM_BOT_TOKEN": "123:abc",
     "UDESK_API_URL": "https://demo.udesk.cn/open_api_v1",
     "UDESK_EMAIL": "admin@example.com",
     "UDESK_API_TOKEN": "udesk-token",
-    "UDESK_PUSH_SECRET": "push-secret",
+    "UDESK_PUSH_SECRET": PUSH_SECRET,
     "PUBLIC_URL": "https://bridge.example.com",
 }
 
@@ -95,3 +96,31 @@ def test_intake_and_worker_roles_need_postgresql(env: pytest.MonkeyPatch) -> Non
     ]
     env.setenv("DATABASE_URL", "postgresql+asyncpg://bridge@db/bridge")
     assert load_settings().bridge_role == "intake"
+
+
+@pytest.mark.parametrize("name", ["UDESK_PUSH_SECRET", "ADMIN_TOKEN"])
+def test_secrets_need_32_characters(env: pytest.MonkeyPatch, name: str) -> None:
+    for key, value in REQUIRED.items():
+        env.setenv(key, value)
+    env.setenv(name, "a" * 31)
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    assert len(info.value.problems) == 1
+    assert info.value.problems[0].startswith(f"{name}: shorter than 32 characters")
+    assert "a" * 31 not in info.value.problems[0]
+    env.setenv(name, "a" * 32)
+    assert len(getattr(load_settings(), name.lower()).get_secret_value()) == 32
+
+
+def test_a_placeholder_is_refused_in_any_setting(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for key, value in REQUIRED.items():
+        env.setenv(key, value)
+    env.setenv("UDESK_EMAIL", "CHANGE_ME@example.com")
+    config = tmp_path / "bridge.yaml"
+    config.write_text("database_url: postgresql+asyncpg://u:CHANGE_ME_db_password@db/bridge\n")
+    with pytest.raises(SettingsError) as info:
+        load_settings(config)
+    assert sorted(info.value.problems) == [
+        f"{name}: still holds the example file's CHANGE_ME placeholder; put the real value"
+        for name in ("DATABASE_URL", "UDESK_EMAIL")
+    ]

@@ -67,9 +67,12 @@ async def export(settings: Settings, telegram_user_id: int, out: TextIO = sys.st
         data = await export_person(sessions, telegram_user_id)
     json.dump(data, out, ensure_ascii=False, indent=2, default=str)
     out.write("\n")
-    if data["customer"] is None:
+    if not data["held"]:
+        print(f"note: {data['note']} (Telegram user id {telegram_user_id})", file=sys.stderr)
+    elif data["customer"] is None:
         print(
-            f"note: the bridge has no customer with Telegram user id {telegram_user_id}",
+            f"note: the bridge has no customer with Telegram user id {telegram_user_id}, "
+            "only the records listed",
             file=sys.stderr,
         )
     return 0

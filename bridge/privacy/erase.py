@@ -20,7 +20,9 @@ An erasure is a row of ``erasures`` (``bridge.privacy.tables``) and these steps,
 Each step is idempotent and is marked done in the erasure row once it succeeded; a failure
 (Udesk down, say) stops the run with the steps done so far kept, and running the erasure
 again for the same user resumes the pending row, which holds the Udesk customer id, token,
-time range and files the remaining steps need after the customer row is gone.
+time range and files the remaining steps need after the customer row is gone.  Once every
+step is done those are cleared (``forget_identity``): the completed row is only the record
+that the Telegram user was erased, which steps ran and when.
 """
 
 from __future__ import annotations
@@ -247,6 +249,7 @@ class Eraser:
             if not report.remaining and erasure.completed_at is None:
                 erasure.completed_at = self.now()
                 erasure.last_error = None
+                forget_identity(erasure)
             report.complete = not report.remaining
         if report.complete:
             log.info("erasure %s of a customer completed", erasure_id)
@@ -359,6 +362,20 @@ class Eraser:
             assert erasure is not None
             for key, value in values.items():
                 setattr(erasure, key, value)
+
+
+def forget_identity(erasure: Erasure) -> None:
+    """Clear what the erasure row kept only so the remaining steps could run: once it is
+    complete, the row must not be the last place that still holds the person's token, Udesk
+    ids, chat, first contact or file names.  The steps stay (what was done, when, and the
+    time range destroy_session was given): they are the record of the erasure.  Migration
+    0004 does the same to rows completed before this existed."""
+    erasure.customer_token = ""  # the column is NOT NULL; empty means cleared
+    erasure.udesk_customer_id = None
+    erasure.chat_id = None
+    erasure.first_seen_at = None
+    erasure.udesk_open = None
+    erasure.media_files = []
 
 
 async def _pending(s: AsyncSession, telegram_user_id: int) -> Erasure | None:

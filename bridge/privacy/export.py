@@ -26,6 +26,9 @@ from bridge.store.tables import (
 # Operational columns of the queue tables that say nothing about the person.
 _QUEUE_SKIP = ("worker", "lease_expires_at")
 
+NOTHING_HELD = "the bridge holds nothing about this person"
+ONLY_ERASURES = NOTHING_HELD + " but the record that it erased them (erasures)"
+
 
 async def _rows(s: AsyncSession, person: records.Person, table: type[Base]) -> list[Any]:
     query = select(table).where(records.where(person, table)).order_by(table.id)  # type: ignore[attr-defined]
@@ -38,7 +41,11 @@ async def export_person(
     """The person's customer row, sessions with surveys, messages of both directions with
     their payloads, Telegram updates, media metadata, tickets, buttons, kept Udesk bodies
     that name them and erasure requests.  ``customer`` is None when the bridge does not
-    know them (the lists may still hold records found by chat or token)."""
+    know them (the lists may still hold records found by chat or token).
+
+    ``held`` is False when none of that exists beyond completed erasures (which keep no
+    more than the user id, steps and times); ``customer_token`` is then None, since the
+    token is derived from the user id and printing it would look like something kept."""
     async with sessions() as s:
         person, customer = await records.find_person(s, telegram_user_id)
         im_sessions = await _rows(s, person, ImSession)
@@ -75,10 +82,16 @@ async def export_person(
     by_session: dict[int, list[dict[str, Any]]] = {}
     for survey in surveys:
         by_session.setdefault(survey.session_id, []).append(records.row_json(survey))
+    kept = [customer, *im_sessions, *outbound, *inbound, *updates, *media, *tickets, *buttons]
+    # A pending erasure still holds the token and Udesk ids its remaining steps need.
+    held = any(row is not None for row in kept) or bool(pushes)
+    held = held or any(e.completed_at is None for e in erasures)
     return {
         "telegram_user_id": telegram_user_id,
         "exported_at": records.iso(utcnow()),
-        "customer_token": person.customer_token,
+        "held": held,
+        "note": None if held else (ONLY_ERASURES if erasures else NOTHING_HELD),
+        "customer_token": person.customer_token if held else None,
         "customer": records.row_json(customer) if customer is not None else None,
         "sessions": [
             records.row_json(row) | {"surveys": by_session.get(row.id, [])} for row in im_sessions

@@ -2,7 +2,9 @@
 
 The row keeps what the remaining steps need after the customer row is gone (the Udesk
 customer id and token, the time range of their sessions, the session to close, the media
-files to remove), so running the erasure again completes it.  Migration 0002.
+files to remove), so running the erasure again completes it; once complete, those are
+cleared and the row is only the record of the erasure (``erase.forget_identity``).
+Migrations 0002 and 0004.
 """
 
 from __future__ import annotations

@@ -96,7 +96,8 @@ class Secrets:
         return cls(
             bot_token=f"{bot_id}:{secrets.token_urlsafe(26)}",
             udesk_api_token=secrets.token_hex(16),
-            push_secret=secrets.token_urlsafe(18),
+            # 43 characters: the bridge refuses push secrets shorter than 32.
+            push_secret=secrets.token_urlsafe(32),
         )
 
     def values(self) -> list[str]:

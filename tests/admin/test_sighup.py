@@ -12,9 +12,16 @@ from pathlib import Path
 import aiohttp
 
 from bridge.sandbox.telegram_sim import TelegramSimulator
-from tests.e2e.conftest import BOT_TOKEN, UDESK_EMAIL, UDESK_TOKEN, free_port, start_udesk
+from tests.e2e.conftest import (
+    BOT_TOKEN,
+    PUSH_SECRET,
+    UDESK_EMAIL,
+    UDESK_TOKEN,
+    free_port,
+    start_udesk,
+)
 
-TOKEN = "sighup-admin-token-0123456789"
+TOKEN = "sighup-admin-token-0123456789abcdef"
 RULE = """\
 rules:
   - name: {name}
@@ -27,7 +34,9 @@ async def test_sighup_reloads_the_routing_file(tmp_path: Path) -> None:
     routing = tmp_path / "routing.yaml"
     routing.write_text(RULE.format(name="first version"))
     port, udesk_port = free_port(), free_port()
-    _udesk, udesk_runner = await start_udesk(udesk_port, f"http://127.0.0.1:{port}/udesk/push/s")
+    _udesk, udesk_runner = await start_udesk(
+        udesk_port, f"http://127.0.0.1:{port}/udesk/push/{PUSH_SECRET}"
+    )
     telegram = TelegramSimulator(bot_token=BOT_TOKEN)
     tg_root = await telegram.start()
     env = {
@@ -37,7 +46,7 @@ async def test_sighup_reloads_the_routing_file(tmp_path: Path) -> None:
         "UDESK_API_URL": f"http://127.0.0.1:{udesk_port}/open_api_v1",
         "UDESK_EMAIL": UDESK_EMAIL,
         "UDESK_API_TOKEN": UDESK_TOKEN,
-        "UDESK_PUSH_SECRET": "s",
+        "UDESK_PUSH_SECRET": PUSH_SECRET,
         "PUBLIC_URL": f"http://127.0.0.1:{port}",
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bridge.db'}",
         "BRIDGE_HOST": "127.0.0.1",

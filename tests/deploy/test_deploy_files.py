@@ -14,6 +14,7 @@ import http.client
 import json
 import os
 import re
+import secrets
 import shutil
 import socket
 import ssl
@@ -297,14 +298,46 @@ def run_check_config(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_env_template_passes_check_config() -> None:
-    """Filling in the placeholders is all an operator has to do: nothing required missing."""
-    result = run_check_config(read_env_file(DEPLOY / "bridge.env.example"))
+def fill_in(values: dict[str, str]) -> dict[str, str]:
+    """What an operator does with a template: every CHANGE_ME… becomes a strong random value."""
+    return {
+        key: re.sub(rf"{PLACEHOLDER}\w*", lambda _: secrets.token_hex(24), value)
+        for key, value in values.items()
+    }
+
+
+def assert_refused_for_placeholders(values: dict[str, str], result: Any) -> None:
+    """Exit 1 and exactly one line per setting still holding a placeholder, nothing else."""
+    assert result.returncode == 1, result.stdout
+    assert "Traceback" not in result.stderr
+    unfinished = sorted(key for key, value in values.items() if PLACEHOLDER in value)
+    problems = sorted(line.split(":")[0].strip() for line in result.stderr.splitlines()[1:])
+    assert problems == unfinished, result.stderr
+
+
+def test_env_template_is_refused_until_filled_in() -> None:
+    """The template as shipped must not start anything; filling in the placeholders is all an
+    operator has to do (nothing required is missing)."""
+    template = read_env_file(DEPLOY / "bridge.env.example")
+    assert_refused_for_placeholders(template, run_check_config(template))
+    result = run_check_config(fill_in(template))
     assert result.returncode == 0, result.stderr
     assert "telegram mode: webhook" in result.stdout
 
 
-def test_k8s_config_and_secret_pass_check_config(tmp_path: Path) -> None:
+def test_compose_database_url_is_refused_with_the_example_password() -> None:
+    """deploy/compose.yaml builds DATABASE_URL from POSTGRES_PASSWORD of compose.env.example."""
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    url = compose["services"]["bridge"]["environment"]["DATABASE_URL"]
+    password = read_env_file(DEPLOY / "compose.env.example")["POSTGRES_PASSWORD"]
+    url = re.sub(r"\$\{POSTGRES_PASSWORD[^}]*\}", password, url)
+    env = fill_in(read_env_file(DEPLOY / "bridge.env.example")) | {"DATABASE_URL": url}
+    result = run_check_config(env)
+    assert_refused_for_placeholders({"DATABASE_URL": url}, result)
+    assert password not in result.stderr
+
+
+def k8s_config_and_secret(tmp_path: Path) -> dict[str, str]:
     objects = k8s_objects()
     config = dict(objects[("ConfigMap", "udesk-bridge-config")]["data"])
     routing = objects[("ConfigMap", "udesk-bridge-routing")]["data"]
@@ -312,11 +345,16 @@ def test_k8s_config_and_secret_pass_check_config(tmp_path: Path) -> None:
     assert routing_file.name in routing, "ROUTING_FILE names a key of the routing ConfigMap"
     (tmp_path / routing_file.name).write_text(routing[routing_file.name])
     config["ROUTING_FILE"] = str(tmp_path / routing_file.name)
-    env = config | objects[("Secret", "udesk-bridge-secrets")]["stringData"]
-    result = run_check_config(env)
-    assert result.returncode == 0, result.stderr
     assert config["TELEGRAM_MODE"] == "webhook", "replicas > 1 need webhook mode"
     assert config["PUBLIC_URL"].startswith("https://")
+    return config | objects[("Secret", "udesk-bridge-secrets")]["stringData"]
+
+
+def test_k8s_config_and_secret_are_refused_until_filled_in(tmp_path: Path) -> None:
+    env = k8s_config_and_secret(tmp_path)
+    assert_refused_for_placeholders(env, run_check_config(env))
+    result = run_check_config(fill_in(env))
+    assert result.returncode == 0, result.stderr
 
 
 def test_media_dir_is_the_same_everywhere() -> None:
@@ -955,22 +993,58 @@ def test_k8s_service_selects_the_server_pods_only(objects: dict[tuple[str, str],
     assert port["targetPort"] == "http"
 
 
+def ingresses(objects: dict[tuple[str, str], Any]) -> list[dict[str, Any]]:
+    return [doc for (kind, _), doc in objects.items() if kind == "Ingress"]
+
+
+def ingress_paths(ingress: dict[str, Any]) -> dict[str, str]:
+    return {
+        item["path"]: item["pathType"]
+        for rule in ingress["spec"]["rules"]
+        for item in rule["http"]["paths"]
+    }
+
+
 def test_k8s_ingress_exposes_only_the_public_paths(objects: dict[tuple[str, str], Any]) -> None:
-    ingress = objects[("Ingress", "udesk-bridge")]
-    paths = {}
-    for rule in ingress["spec"]["rules"]:
-        for item in rule["http"]["paths"]:
-            paths[item["path"]] = item["pathType"]
-            assert item["backend"]["service"]["name"] == "udesk-bridge"
+    paths: dict[str, str] = {}
+    public_url = objects[("ConfigMap", "udesk-bridge-config")]["data"]["PUBLIC_URL"]
+    for ingress in ingresses(objects):
+        for rule in ingress["spec"]["rules"]:
+            for item in rule["http"]["paths"]:
+                assert item["backend"]["service"]["name"] == "udesk-bridge"
+        assert not paths.keys() & ingress_paths(ingress).keys(), "a path in two Ingresses"
+        paths |= ingress_paths(ingress)
+        annotations = ingress["metadata"]["annotations"]
+        assert annotations["nginx.ingress.kubernetes.io/proxy-body-size"] == "1m"
+        assert int(annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"]) <= 10
+        hosts = {h for t in ingress["spec"]["tls"] for h in t["hosts"]}
+        assert {r["host"] for r in ingress["spec"]["rules"]} <= hosts, "HTTPS for every host"
+        assert public_url == f"https://{ingress['spec']['rules'][0]['host']}"
     assert set(paths) == PUBLIC_PATHS
     assert paths["/telegram/webhook"] == "Exact"
-    annotations = ingress["metadata"]["annotations"]
-    assert annotations["nginx.ingress.kubernetes.io/proxy-body-size"] == "1m"
-    assert int(annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"]) <= 10
-    hosts = {h for t in ingress["spec"]["tls"] for h in t["hosts"]}
-    assert {r["host"] for r in ingress["spec"]["rules"]} <= hosts, "HTTPS for every host"
-    public_url = objects[("ConfigMap", "udesk-bridge-config")]["data"]["PUBLIC_URL"]
-    assert public_url == f"https://{ingress['spec']['rules'][0]['host']}"
+    issuers = [i for i in ingresses(objects) if "cert-manager.io/cluster-issuer" in i["metadata"]]
+    assert len(issuers) <= 1, "one owner of the certificate the Ingresses share"
+
+
+ACCESS_LOG = "nginx.ingress.kubernetes.io/enable-access-log"
+
+
+def test_k8s_ingress_access_log_hides_the_push_secret(
+    objects: dict[tuple[str, str], Any],
+) -> None:
+    """/udesk/<kind>/<UDESK_PUSH_SECRET> must not reach ingress-nginx's access log (its log
+    format is cluster-wide, so the /udesk/ paths get an Ingress with the log off); the other
+    public paths stay logged. No snippet annotations: off by default since ingress-nginx 1.9."""
+    for ingress in ingresses(objects):
+        annotations = ingress["metadata"].get("annotations", {})
+        assert not any(key.endswith("-snippet") for key in annotations)
+        logged = annotations.get(ACCESS_LOG, "true") != "false"
+        for path in ingress_paths(ingress):
+            name = ingress["metadata"]["name"]
+            if path.startswith("/udesk/"):
+                assert not logged, f"{name}: {path} would log UDESK_PUSH_SECRET"
+            else:
+                assert logged, f"{name}: {path} need not lose its access log"
 
 
 def test_k8s_network_policy_admits_ingress_and_monitoring_only(

@@ -26,7 +26,8 @@ from bridge.settings import Settings
 BOT_TOKEN = "123456:TEST-token-for-the-bridge-tests-xyz"
 UDESK_EMAIL = "admin@example.com"
 UDESK_TOKEN = "udesk-api-token-for-tests"
-PUSH_SECRET = "push-secret-for-tests"
+# At least 32 characters: the bridge refuses shorter push secrets (and admin tokens).
+PUSH_SECRET = "push-secret-for-the-bridge-tests-0123456789"
 
 T = TypeVar("T")
 

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from bridge.core.routing import Router, RoutingFileError
 from bridge.settings import Settings, SettingsError, load_settings
+from tests.e2e.conftest import PUSH_SECRET
 from tests.hostile.strategies import NASTY_STRINGS, json_values
 
 PROPS = settings(max_examples=150, deadline=None)
@@ -193,7 +194,7 @@ REQUIRED = {
     "UDESK_API_URL": "https://x.udesk.cn/open_api_v1",
     "UDESK_EMAIL": "a@b.c",
     "UDESK_API_TOKEN": "t",
-    "UDESK_PUSH_SECRET": "s",
+    "UDESK_PUSH_SECRET": PUSH_SECRET,
     "PUBLIC_URL": "https://bridge.example",
 }
 env_text = st.text(

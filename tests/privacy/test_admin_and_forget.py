@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
+from bridge.privacy.export import export_person
 from bridge.store.tables import Customer, OutboundMessage
 from tests.e2e.conftest import World
 from tests.privacy.conftest import ADMIN_TOKEN
@@ -76,6 +77,8 @@ async def test_admin_export_and_erase(pworld: World) -> None:
     status, data = await admin(world, "GET", f"{person}/export")
     assert status == 200 and data["customer"] is None and data["messages"]["to_udesk"] == []
     assert [e["completed_at"] is not None for e in data["erasures"]] == [True]
+    assert data["held"] is False and data["customer_token"] is None
+    assert TOKEN not in json.dumps(data)
 
 
 async def test_forget_command_erases_after_confirmation(pworld: World) -> None:
@@ -105,6 +108,8 @@ async def test_forget_command_erases_after_confirmation(pworld: World) -> None:
         assert [(r.kind, r.status, r.payload) for r in rows] == [("erase", "done", {})]
     counts = await person_counts(world)
     assert counts["outbound_messages"] == 0 and counts["customers"] == 0
+    data = await export_person(sessions_of(world), UID)
+    assert data["held"] is False and TOKEN not in json.dumps(data)
 
 
 async def test_forget_is_off_by_default(world: World) -> None:

@@ -12,9 +12,11 @@ from typing import Any
 from tests.e2e.conftest import BOT_TOKEN, PUSH_SECRET, UDESK_EMAIL, UDESK_TOKEN, World
 from tests.privacy.helpers import (
     ANSWER,
+    PHOTO_CAPTION,
     QUESTION,
     TOKEN,
     UID,
+    USER,
     converse,
     erasures,
     media_files,
@@ -63,9 +65,57 @@ async def test_export_prints_everything_as_json(world: World) -> None:
     assert QUESTION in json.dumps(data["messages"]["to_udesk"], ensure_ascii=False)
     assert ANSWER in json.dumps(data["messages"]["to_telegram"], ensure_ascii=False)
     assert len(data["sessions"]) == 1 and len(data["media"]) == 1
+    assert data["held"] is True and data["note"] is None
     # Someone the bridge never saw: an empty answer, not an error.
     code, out, err = await run(world, "customers", "export", "--telegram-user", "424242")
-    assert code == 0 and json.loads(out)["customer"] is None and "no customer" in err
+    assert code == 0 and "holds nothing" in err
+    data = json.loads(out)
+    assert data["held"] is False and data["customer"] is None
+    assert data["note"] == "the bridge holds nothing about this person"
+
+
+async def test_export_after_erasure_shows_nothing_of_the_person(world: World) -> None:
+    await converse(world)
+    code, out, err = await run(world, "customers", "export", "--telegram-user", str(UID))
+    assert code == 0, err
+    before = json.loads(out)
+    [session] = before["sessions"]
+    # What would identify them or say what they wrote, in any field of the export.
+    traces = [
+        TOKEN,
+        USER["first_name"],
+        USER["last_name"],
+        QUESTION,
+        ANSWER,
+        PHOTO_CAPTION,
+        str(before["customer"]["udesk_customer_id"]),
+        str(session["im_sub_session_id"]),
+    ]
+    assert all(trace in out for trace in traces), "the traces are really in an export"
+    # The export never shows where media files are; a finished erasure used to.
+    traces += [path.name for path in await media_files(world)]
+
+    code, _out, err = await run(world, "customers", "erase", "--telegram-user", str(UID), "--yes")
+    assert code == 0, err
+    code, out, err = await run(world, "customers", "export", "--telegram-user", str(UID))
+    assert code == 0, err
+    assert [trace for trace in traces if trace in out + err] == []
+    data = json.loads(out)
+    assert set(data) == set(before), "the same top-level keys"
+    assert data["held"] is False and data["customer_token"] is None and data["customer"] is None
+    assert data["note"] == (
+        "the bridge holds nothing about this person but the record that it erased them (erasures)"
+    )
+    assert "holds nothing" in err
+    emptied = {k: v for k, v in data.items() if isinstance(v, list) and k != "erasures"}
+    assert emptied and not any(emptied.values())
+    assert data["messages"] == {"to_udesk": [], "to_telegram": []}
+    [erasure] = data["erasures"]
+    assert erasure["completed_at"] is not None and erasure["telegram_user_id"] == UID
+    # Cleared in the database, not just left out of the export.
+    [row] = await erasures(world)
+    assert (row.customer_token, row.udesk_customer_id, row.chat_id) == ("", None, None)
+    assert (row.first_seen_at, row.udesk_open, row.media_files) == (None, None, [])
 
 
 async def test_erase_refuses_without_a_terminal_and_dry_run_changes_nothing(

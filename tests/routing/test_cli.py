@@ -8,13 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.e2e.conftest import PUSH_SECRET
+
 BRIDGE = [sys.executable, "-m", "bridge.cli"]
 SETTINGS = {
     "TELEGRAM_BOT_TOKEN": "123:abc",
     "UDESK_API_URL": "http://127.0.0.1:9/open_api_v1",
     "UDESK_EMAIL": "admin@example.com",
     "UDESK_API_TOKEN": "udesk-token",
-    "UDESK_PUSH_SECRET": "push-secret",
+    "UDESK_PUSH_SECRET": PUSH_SECRET,
     "PUBLIC_URL": "https://bridge.example.com",
 }
 ROUTING = """\
