@@ -22,7 +22,7 @@ from bridge.settings import Settings
 from bridge.store import migrate
 from bridge.store.db import create_engine
 from bridge.store.exclusive import SqliteLock
-from bridge.web.server import create_web_app
+from bridge.web.server import HTTP_LOG, create_web_app
 
 log = logging.getLogger("bridge.app")
 
@@ -85,7 +85,7 @@ class BridgeApp:
         self.parts = parts = await build_parts(settings, self.engine, self.lifecycle)
         self.web_app = create_web_app(self.engine)
         parts.add_routes(self.web_app)
-        runner = web.AppRunner(self.web_app, access_log=None, shutdown_timeout=5)
+        runner = web.AppRunner(self.web_app, access_log=None, shutdown_timeout=5, logger=HTTP_LOG)
         await runner.setup()
         site = web.TCPSite(runner, settings.bridge_host, settings.bridge_port)
         await site.start()

@@ -7,7 +7,6 @@ nothing without it.  Errors use the one shape ``{"error": code, "detail": text}`
 
 from __future__ import annotations
 
-import hmac
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from aiohttp import web
 
 from bridge.admin.operations import STATES, AdminError, AdminOps
 from bridge.core.routing import Router
+from bridge.untrusted import secret_matches
 from bridge.web.errors import error_response
 
 MAX_LIMIT = 1000
@@ -54,7 +54,8 @@ class AdminApi:
             return "missing"
         if scheme.lower() != "bearer" or not given.strip():
             return "invalid"
-        if not hmac.compare_digest(given.strip().encode(), self.token.encode()):
+        # Any bytes may come in the header (secret_matches never raises on them).
+        if not secret_matches(given.strip(), self.token):
             return "invalid"
         return None
 

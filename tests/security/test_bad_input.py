@@ -1,0 +1,136 @@
+"""Bad input never gets a traceback: bytes that are no UTF-8 in a secret header, a request
+aiohttp's parser refuses, a body that is not in the encoding its headers name.  Each gets a
+4xx in the one error shape, and the log has no ERROR line and no traceback for it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from urllib.parse import urlsplit
+
+import aiohttp
+import pytest
+
+from tests.e2e.conftest import PUSH_SECRET, World
+from tests.security.conftest import ADMIN_TOKEN, WEBHOOK_SECRET
+
+WEBHOOK_HEADER = b"X-Telegram-Bot-Api-Secret-Token"
+
+
+async def raw_request(
+    world: World, method: str, path: bytes, headers: list[bytes], body: bytes = b""
+) -> tuple[int, bytes]:
+    """Send bytes as they are (aiohttp's client would refuse them): the status and body."""
+    address = urlsplit(world.bridge_url)
+    assert address.hostname is not None and address.port is not None
+    reader, writer = await asyncio.open_connection(address.hostname, address.port)
+    try:
+        head = [method.encode() + b" " + path + b" HTTP/1.1", b"Host: bridge", *headers]
+        head += [b"Content-Length: " + str(len(body)).encode(), b"Connection: close"]
+        writer.write(b"\r\n".join(head) + b"\r\n\r\n" + body)
+        await writer.drain()
+        answer = await reader.read()
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    status_line, _, rest = answer.partition(b"\r\n")
+    return int(status_line.split()[1]), rest.partition(b"\r\n\r\n")[2]
+
+
+def assert_no_error_logged(caplog: pytest.LogCaptureFixture) -> None:
+    bad = [
+        f"{r.levelname} {r.name}: {r.getMessage()}"
+        for r in caplog.records
+        if r.levelno >= logging.ERROR or r.exc_info or r.exc_text
+    ]
+    assert not bad, bad
+
+
+# Values no client should send, but anyone can: Latin-1, stray continuation bytes, an
+# encoded surrogate, and the right secret spoiled by one such byte.
+UNDECODABLE = [
+    b"\xff\xfe",
+    b"caf\xe9",
+    b"\x80abc",
+    b"\xed\xa0\x80",
+    b"\xc3\xa9",
+]
+
+
+async def test_undecodable_authorization_gets_401(
+    hardened: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    values = [b"Bearer " + v for v in UNDECODABLE] + list(UNDECODABLE)
+    values += [b"Bearer " + ADMIN_TOKEN.encode() + b"\xff", b"B\xe9arer " + ADMIN_TOKEN.encode()]
+    for path in (b"/admin/sessions", b"/admin/does-not-exist"):
+        for value in values:
+            status, body = await raw_request(hardened, "GET", path, [b"Authorization: " + value])
+            assert status == 401, (path, value, status, body)
+            assert json.loads(body)["error"] == "unauthorized"
+    # The right token, sent as bytes the same way, still opens the door.
+    right = b"Authorization: Bearer " + ADMIN_TOKEN.encode()
+    assert (await raw_request(hardened, "GET", b"/admin/sessions", [right]))[0] == 200
+    assert_no_error_logged(caplog)
+
+
+async def test_undecodable_webhook_secret_gets_403(
+    hardened: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    update = json.dumps({"update_id": 990001, "message": {"message_id": 1}}).encode()
+    values = [*UNDECODABLE, WEBHOOK_SECRET.encode() + b"\xff", b"\xff" + WEBHOOK_SECRET.encode()]
+    for value in values:
+        status, body = await raw_request(
+            hardened, "POST", b"/telegram/webhook", [WEBHOOK_HEADER + b": " + value], update
+        )
+        assert status == 403, (value, status, body)
+        assert json.loads(body)["error"] == "forbidden"
+    assert_no_error_logged(caplog)
+
+
+async def test_malformed_requests_get_400_without_a_traceback(
+    hardened: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Control characters in a header or raw bytes in the path: aiohttp's parser refuses the
+    request (400) before any handler; that is a stranger's mistake, not an error of ours."""
+    caplog.set_level(logging.WARNING)
+    token = ADMIN_TOKEN.encode()
+    cases = [
+        ("GET", b"/admin/sessions", [b"Authorization: Bearer \x01" + token]),
+        ("GET", b"/admin/sessions", [b"Authorization: Bearer " + token + b"\x7f"]),
+        ("POST", b"/telegram/webhook", [WEBHOOK_HEADER + b": \x00" + WEBHOOK_SECRET.encode()]),
+        ("POST", b"/udesk/push/\xff" + PUSH_SECRET.encode(), []),
+    ]
+    for method, path, headers in cases:
+        status, _ = await raw_request(hardened, method, path, headers)
+        assert status == 400, (path, headers, status)
+    assert_no_error_logged(caplog)
+    async with aiohttp.ClientSession() as http, http.get(f"{hardened.bridge_url}/healthz") as r:
+        assert r.status == 200
+
+
+async def post(world: World, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(world.bridge_url + path, data=body, headers=headers) as response,
+    ):
+        return response.status, await response.text()
+
+
+async def test_a_body_not_in_its_content_encoding_gets_400(
+    hardened: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    targets = [
+        (f"/udesk/push/{PUSH_SECRET}", {}),
+        (f"/udesk/field-push/{PUSH_SECRET}", {}),
+        ("/telegram/webhook", {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET}),
+    ]
+    for path, headers in targets:
+        gzip = {**headers, "Content-Encoding": "gzip"}
+        status, text = await post(hardened, path, b'{"said": "gzip", "is": "not"}', gzip)
+        assert status == 400, (path, status, text)
+        assert json.loads(text)["error"] == "bad_request"
+    assert_no_error_logged(caplog)
