@@ -10,7 +10,6 @@ the stored updates, in order per chat, with PTB's handlers.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any
 
@@ -34,7 +33,7 @@ from bridge.store.notify import mark
 from bridge.store.queue import Claimed, DurableQueue, LeaseLost, enqueue, enqueue_many
 from bridge.store.tables import IN_FLIGHT, RecordStatus, TelegramUpdate, utcnow
 from bridge.telegram.translate import Translator
-from bridge.untrusted import secret_matches
+from bridge.untrusted import BadJson, load_json, secret_matches
 
 log = logging.getLogger("bridge.telegram.intake")
 
@@ -173,9 +172,9 @@ def webhook_handler(
         if not secret_matches(given, secret):
             return web.json_response({"error": "forbidden", "detail": ""}, status=403)
         try:
-            update = json.loads(await request.read())
-        except (ValueError, UnicodeDecodeError):
-            return web.json_response({"error": "bad_request", "detail": "not JSON"}, status=400)
+            update = load_json(await request.read())
+        except BadJson as exc:
+            return web.json_response({"error": "bad_request", "detail": str(exc)}, status=400)
         if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
             return web.json_response(
                 {"error": "bad_request", "detail": "not an update"}, status=400

@@ -1,6 +1,6 @@
-"""Bad input never gets a traceback: bytes that are no UTF-8 in a secret header, a request
-aiohttp's parser refuses, a body that is not in the encoding its headers name.  Each gets a
-4xx in the one error shape, and the log has no ERROR line and no traceback for it."""
+"""Bad input never gets a traceback: bytes that are no UTF-8 in a secret header, JSON nested
+absurdly deep, a body that is not in the encoding its headers name.  Each gets a 4xx in the
+one error shape, and the log has no ERROR line and no traceback for it."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ import pytest
 
 from tests.e2e.conftest import PUSH_SECRET, World
 from tests.security.conftest import ADMIN_TOKEN, WEBHOOK_SECRET
+from tests.security.test_endpoint_secrets import rejected_count
 
+MIB = 1024 * 1024
 WEBHOOK_HEADER = b"X-Telegram-Bot-Api-Secret-Token"
 
 
@@ -111,12 +113,73 @@ async def test_malformed_requests_get_400_without_a_traceback(
         assert r.status == 200
 
 
+def nested(depth: int, leaf: str = "1") -> str:
+    return '{"a":' * depth + leaf + "}" * depth
+
+
+def deep_bodies(wrap: str) -> list[bytes]:
+    """JSON nested deeper than anything Udesk or Telegram sends: some deep enough to stop
+    Python's parser (RecursionError), some that parse but break what walks them later (at
+    930 levels a field push's value parsed, then failed to be encoded for its JSON column)."""
+    bodies = [("[" * d + "]" * d).encode() for d in (5_000, 100_000)]
+    bodies += [wrap.replace("DEEP", "[" * d + "]" * d).encode() for d in (65, 500, 930, 990)]
+    bodies += [wrap.replace("DEEP", nested(d)).encode() for d in (100, 950, 2_000)]
+    return bodies
+
+
 async def post(world: World, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
     async with (
         aiohttp.ClientSession() as http,
         http.post(world.bridge_url + path, data=body, headers=headers) as response,
     ):
         return response.status, await response.text()
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "wrap"),
+    [
+        ("/udesk/field-push/{}", '{"customer_token": "tg-8801", "customer": {"nick_name": DEEP}}'),
+        ("/udesk/customer-token/{}", '{"timestamp": DEEP, "number": "+1 555 0100"}'),
+    ],
+)
+async def test_deep_json_on_udesk_endpoints_gets_400(
+    world: World, caplog: pytest.LogCaptureFixture, endpoint: str, wrap: str
+) -> None:
+    # A known customer, so a field push that parses would be written to their profile.
+    world.telegram.inject_text({"id": 8801, "first_name": "Deep"}, "hello")
+    await world.eventually(lambda: world.udesk.messages_for("tg-8801"), what="customer")
+    caplog.set_level(logging.WARNING)
+    path = endpoint.format(PUSH_SECRET)
+    before = await rejected_count(world)
+    bodies = deep_bodies(wrap)
+    for body in bodies:
+        status, text = await post(world, path, body, {"Content-Type": "application/json"})
+        assert status == 400, (len(body), body[:80], status, text[:200])
+        assert "nested too deeply" in json.loads(text)["detail"]
+    # Every refused body kept for inspection, as on the push route.
+    assert await rejected_count(world) == before + len(bodies)
+    # Over the size limit, deep or not: 413 before anything is parsed.
+    status, _ = await post(world, path, b"[" * (MIB + 1), {})
+    assert status == 413
+    assert_no_error_logged(caplog)
+    # The endpoint still works for a sane body.
+    status, _ = await post(world, path, json.dumps({"number": "+1 555 0100"}).encode(), {})
+    assert status in (200, 404)
+
+
+async def test_deep_json_on_the_webhook_gets_400(
+    hardened: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    headers = {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET}
+    wrap = '{"update_id": 990100, "message": {"message_id": 1, "text": DEEP}}'
+    for body in deep_bodies(wrap):
+        status, text = await post(hardened, "/telegram/webhook", body, headers)
+        assert status == 400, (len(body), body[:80], status, text[:200])
+        assert json.loads(text)["error"] == "bad_request"
+    status, _ = await post(hardened, "/telegram/webhook", b"[" * (MIB + 1), headers)
+    assert status == 413
+    assert_no_error_logged(caplog)
 
 
 async def test_a_body_not_in_its_content_encoding_gets_400(
