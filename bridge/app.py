@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bridge.logs import remember_secrets
 from bridge.parts import Parts, build_parts
 from bridge.settings import Settings
 from bridge.store import migrate
@@ -71,6 +72,9 @@ class BridgeApp:
 
     async def start(self) -> None:
         settings = self.settings
+        # Error text the bridge keeps or answers with is redacted like its log, whether or
+        # not logging was set up by the CLI (tests and the sandbox start here).
+        remember_secrets(settings.secrets())
         url = settings.database_url.get_secret_value()
         if self.run_migrations:
             # alembic's env.py runs its own event loop, so it gets a thread of its own.

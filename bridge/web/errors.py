@@ -7,11 +7,15 @@ import logging
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from bridge.logs import redact
+
 log = logging.getLogger("bridge.web")
 
 
 def error_response(status: int, code: str, detail: str = "") -> web.Response:
-    return web.json_response({"error": code, "detail": detail}, status=status)
+    # Details quote exceptions (Udesk's, Telegram's, the database's), and those can quote a
+    # URL with the bot token in it: redacted like the log, whoever asks.
+    return web.json_response({"error": code, "detail": redact(detail)}, status=status)
 
 
 @web.middleware
