@@ -17,12 +17,13 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bridge.logs import remember_secrets
 from bridge.parts import Parts, build_parts
 from bridge.settings import Settings
 from bridge.store import migrate
 from bridge.store.db import create_engine
 from bridge.store.exclusive import SqliteLock
-from bridge.web.server import create_web_app
+from bridge.web.server import HTTP_LOG, create_web_app
 
 log = logging.getLogger("bridge.app")
 
@@ -71,6 +72,9 @@ class BridgeApp:
 
     async def start(self) -> None:
         settings = self.settings
+        # Error text the bridge keeps or answers with is redacted like its log, whether or
+        # not logging was set up by the CLI (tests and the sandbox start here).
+        remember_secrets(settings.secrets())
         url = settings.database_url.get_secret_value()
         if self.run_migrations:
             # alembic's env.py runs its own event loop, so it gets a thread of its own.
@@ -85,7 +89,7 @@ class BridgeApp:
         self.parts = parts = await build_parts(settings, self.engine, self.lifecycle)
         self.web_app = create_web_app(self.engine)
         parts.add_routes(self.web_app)
-        runner = web.AppRunner(self.web_app, access_log=None, shutdown_timeout=5)
+        runner = web.AppRunner(self.web_app, access_log=None, shutdown_timeout=5, logger=HTTP_LOG)
         await runner.setup()
         site = web.TCPSite(runner, settings.bridge_host, settings.bridge_port)
         await site.start()

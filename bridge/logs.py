@@ -1,7 +1,9 @@
 """Logging: JSON lines (or console text on a TTY) with secrets redacted everywhere.
 
 The redacting filter sits on the root handler, so it also covers httpx's, aiohttp's and
-PTB's own loggers: the bot token lives in every Bot API URL httpx logs.
+PTB's own loggers: the bot token lives in every Bot API URL httpx logs.  The same redactor
+(``redact``) cleans error text that leaves the process another way: kept in the database
+(``bridge.store.tables.ErrorText``) and in the bridge's HTTP error answers.
 """
 
 from __future__ import annotations
@@ -13,15 +15,17 @@ import re
 import sys
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import quote
 
 correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "correlation_id", default=None
 )
 
-# Telegram bot tokens (in Bot API URLs) and Udesk signing parameters in any URL.
+# Telegram bot tokens (in Bot API URLs, also percent-encoded as in a redirect's return
+# address) and Udesk signing parameters in any URL.
 _PATTERNS = [
-    (re.compile(r"bot\d{3,}:[A-Za-z0-9_-]{20,}"), "bot<redacted>"),
-    (re.compile(r"\b\d{6,}:[A-Za-z0-9_-]{30,}\b"), "<redacted-token>"),
+    (re.compile(r"bot\d{3,}(?::|%3A)[A-Za-z0-9_-]{20,}", re.I), "bot<redacted>"),
+    (re.compile(r"\b\d{6,}(?::|%3A)[A-Za-z0-9_-]{30,}\b", re.I), "<redacted-token>"),
     (re.compile(r"((?:sign|nonce|api_token|token|secret)=)[^&\s\"']+", re.I), r"\1<redacted>"),
 ]
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
@@ -30,7 +34,16 @@ _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"mess
 class Redactor(logging.Filter):
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
-        self.secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+        self.secrets: list[str] = []
+        self.add(secrets)
+
+    def add(self, secrets: Iterable[str]) -> None:
+        """Know these secrets too, as they are and percent-encoded (a URL quoting a URL)."""
+        known = set(self.secrets)
+        for secret in secrets:
+            if len(secret) >= 4:
+                known |= {secret, quote(secret, safe="")}
+        self.secrets = sorted(known, key=len, reverse=True)
 
     def redact(self, text: str) -> str:
         for secret in self.secrets:
@@ -53,6 +66,24 @@ class Redactor(logging.Filter):
             if key not in _STANDARD and isinstance(value, str):
                 record.__dict__[key] = self.redact(value)
         return True
+
+
+# The process's redactor: the token shapes from the start, the settings' secrets once known
+# (``remember_secrets``, called by whatever reads the settings: setup_logging, BridgeApp).
+# One per process, as logging's own configuration is: error text is written to the
+# database from places (column types, the queue) that no settings object reaches.
+_PROCESS = Redactor()
+
+
+def remember_secrets(secrets: Iterable[str]) -> None:
+    """Make ``redact`` (and the log handler) hide these values as well."""
+    _PROCESS.add(secrets)
+
+
+def redact(text: str) -> str:
+    """``text`` without any secret the process knows or any bot token: for error text kept
+    in the database or given in an answer, which may quote exceptions quoting URLs."""
+    return _PROCESS.redact(text)
 
 
 class JsonFormatter(logging.Formatter):
@@ -87,7 +118,8 @@ class ConsoleFormatter(logging.Formatter):
 def setup_logging(level: str, fmt: str | None, secrets: Iterable[str] = ()) -> None:
     fmt = fmt or ("console" if sys.stderr.isatty() else "json")
     handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(Redactor(secrets))
+    remember_secrets(secrets)
+    handler.addFilter(_PROCESS)
     handler.setFormatter(JsonFormatter() if fmt == "json" else ConsoleFormatter())
     root = logging.getLogger()
     for old in list(root.handlers):

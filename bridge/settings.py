@@ -254,6 +254,10 @@ class Settings(BaseSettings):
             self.deeplink_secret,  # identity
         ]
         found = [v.get_secret_value() for v in values if v is not None]
+        # The bot token's secret half alone too: a URL split at the colon still carries it.
+        _, _, half = self.telegram_bot_token.get_secret_value().partition(":")
+        if len(half) >= 16:
+            found.append(half)
         password = re.search(r"://[^:/@]+:([^@]+)@", self.database_url.get_secret_value())
         if password:
             found.append(password.group(1))

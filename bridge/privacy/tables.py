@@ -12,10 +12,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bridge.store.tables import Base, utcnow
+from bridge.store.tables import Base, ErrorText, utcnow
 
 
 class Erasure(Base):
@@ -33,7 +33,7 @@ class Erasure(Base):
     # step name -> ISO time it was done (or skipped, with why), see bridge.privacy.erase.
     steps: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     requested_by: Mapped[str] = mapped_column(String(40), default="cli")
-    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    last_error: Mapped[str | None] = mapped_column(ErrorText, default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     completed_at: Mapped[dt.datetime | None] = mapped_column(default=None)

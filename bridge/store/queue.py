@@ -20,6 +20,7 @@ from sqlalchemy import (
     ColumnElement,
     String,
     Table,
+    TypeDecorator,
     and_,
     bindparam,
     column,
@@ -38,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql import Executable
 
 from bridge.logs import correlation_id as current_correlation_id
+from bridge.logs import redact
 from bridge.store.db import is_autocommit, single_statement_sessions
 from bridge.store.presence import RESTART_GRACE_SECONDS
 from bridge.store.tables import IN_FLIGHT, QueueColumns, RecordStatus, utcnow
@@ -153,6 +155,13 @@ def _insert_many_statement(table: Table, names: tuple[str, ...], rows: int) -> E
         )
         _MANY_INSERTS[key] = stmt
     return stmt
+
+
+def _is_text(column_type: Any) -> bool:
+    """A text column, ``last_error``'s ErrorText (text underneath) included."""
+    if isinstance(column_type, TypeDecorator):
+        column_type = column_type.impl_instance
+    return isinstance(column_type, String)
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
@@ -506,13 +515,19 @@ class DurableQueue:
 
     @staticmethod
     def _done(values: dict[str, Any]) -> dict[str, Any]:
-        return {
+        done = {
             "status": RecordStatus.DONE.value,
             "finished_at": utcnow(),
             "lease_expires_at": None,
             "last_error": None,
             **values,
         }
+        # A note kept with a done record (``Done({"last_error": …})``): redacted here, as
+        # PostgreSQL's batch statement (_complete_many_statement) passes it as a plain text
+        # array, past the column's ErrorText type.
+        if done["last_error"]:
+            done["last_error"] = redact(done["last_error"])
+        return done
 
     async def complete(self, record_id: int, **values: Any) -> bool:
         return await self._finish(record_id, **self._done(values))
@@ -533,7 +548,7 @@ class DurableQueue:
             values = self._done(extra)
             names = tuple(sorted(k for k in values if k not in _DONE_FIXED))
             textual = all(
-                isinstance(table.c[n].type, String) and (v is None or isinstance(v, str))
+                _is_text(table.c[n].type) and (v is None or isinstance(v, str))
                 for n, v in values.items()
                 if n not in _DONE_FIXED
             )

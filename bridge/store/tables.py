@@ -29,9 +29,13 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    TypeDecorator,
     text,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
+
+from bridge.logs import redact
 
 # Stable constraint names make alembic batch migrations on SQLite predictable.
 NAMING = {
@@ -47,6 +51,23 @@ UtcDateTime = DateTime(timezone=True)
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+class ErrorText(TypeDecorator[str]):
+    """Text of an error kept for operators (``last_error``, a rejected push's ``reason``):
+    redacted like the log on the way in, and again on the way out for rows written before.
+    Error text quotes exceptions, and those quote URLs; every Bot API URL carries the bot
+    token.  Being the column's type, it covers every statement that writes the column, the
+    prepared ones in ``store.queue`` too (their parameters carry the columns' types)."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return redact(value) if value else value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> str | None:
+        return redact(value) if value else value
 
 
 class Base(DeclarativeBase):
@@ -78,7 +99,7 @@ class QueueColumns:
     scheduled_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     lease_expires_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     worker: Mapped[str | None] = mapped_column(String(80), default=None)
-    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    last_error: Mapped[str | None] = mapped_column(ErrorText, default=None)
     correlation_id: Mapped[str | None] = mapped_column(String(40), default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[dt.datetime | None] = mapped_column(default=None)
@@ -274,7 +295,7 @@ class RejectedPush(Base):
     __tablename__ = "rejected_pushes"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     endpoint: Mapped[str] = mapped_column(String(40))
-    reason: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(ErrorText)
     body: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 

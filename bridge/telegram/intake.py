@@ -10,8 +10,6 @@ the stored updates, in order per chat, with PTB's handlers.
 from __future__ import annotations
 
 import asyncio
-import hmac
-import json
 import logging
 from typing import Any
 
@@ -35,6 +33,7 @@ from bridge.store.notify import mark
 from bridge.store.queue import Claimed, DurableQueue, LeaseLost, enqueue, enqueue_many
 from bridge.store.tables import IN_FLIGHT, RecordStatus, TelegramUpdate, utcnow
 from bridge.telegram.translate import Translator
+from bridge.untrusted import BadJson, load_json, secret_matches
 
 log = logging.getLogger("bridge.telegram.intake")
 
@@ -166,16 +165,16 @@ def webhook_handler(
 ) -> Any:
     """``POST /telegram/webhook``: header check, store (and, with a processor, record what
     the update means), commit, then 200."""
-    expected = secret.encode()
 
     async def handle(request: web.Request) -> web.Response:
-        given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "").encode()
-        if not hmac.compare_digest(given, expected):
+        # Any bytes may come in the header (secret_matches never raises on them).
+        given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+        if not secret_matches(given, secret):
             return web.json_response({"error": "forbidden", "detail": ""}, status=403)
         try:
-            update = json.loads(await request.read())
-        except (ValueError, UnicodeDecodeError):
-            return web.json_response({"error": "bad_request", "detail": "not JSON"}, status=400)
+            update = load_json(await request.read())
+        except BadJson as exc:
+            return web.json_response({"error": "bad_request", "detail": str(exc)}, status=400)
         if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
             return web.json_response(
                 {"error": "bad_request", "detail": "not an update"}, status=400

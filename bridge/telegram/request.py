@@ -98,8 +98,11 @@ class AiohttpRequest(BaseRequest):
             body = request_data.url_encoded_parameters().encode()
             headers = {"Content-Type": "application/x-www-form-urlencoded"}
         try:
+            # Never follow a redirect, as PTB's own HTTPXRequest does not: the bot token is
+            # in the URL's path, and a proxy or portal answering 302 would have it sent on
+            # to another host.  The 3xx goes back to PTB, which raises NetworkError.
             async with self._session.request(
-                method, url, data=body, headers=headers, timeout=timeout
+                method, url, data=body, headers=headers, timeout=timeout, allow_redirects=False
             ) as response:
                 return response.status, await response.read()
         except (TimeoutError, aiohttp.ServerTimeoutError) as err:

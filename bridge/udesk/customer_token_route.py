@@ -13,7 +13,6 @@ the database down 503.  One indexed SELECT (``customers.phone``) per call.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +25,7 @@ from bridge.core import phones
 from bridge.store.db import DATABASE_DOWN, read_session_factory
 from bridge.store.tables import Customer
 from bridge.udesk.push_route import reject, secret_matches
+from bridge.untrusted import BadJson, load_json
 from bridge.web.errors import error_response
 
 log = logging.getLogger("bridge.udesk.customer_token")
@@ -40,9 +40,9 @@ class BadQuery(ValueError):
 def parse_number(body: bytes) -> str:
     """The ``number`` of a query body, as text; BadQuery when there is none."""
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadQuery(f"not JSON: {exc}") from None
+        data = load_json(body)
+    except BadJson as exc:  # also nested too deeply, as on the push route
+        raise BadQuery(str(exc)) from None
     if not isinstance(data, dict):
         raise BadQuery("expected a JSON object")
     number = data.get("number")

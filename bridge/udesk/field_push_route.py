@@ -28,7 +28,6 @@ first and last name and @username), ``lang`` (Telegram language) and
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Callable
@@ -44,6 +43,7 @@ from bridge.store.db import DATABASE_DOWN
 from bridge.store.tables import Customer, utcnow
 from bridge.udesk.customer_token_route import token_for_number
 from bridge.udesk.push_route import reject, secret_matches
+from bridge.untrusted import BadJson, load_json
 from bridge.web.errors import error_response
 
 log = logging.getLogger("bridge.udesk.field_push")
@@ -72,9 +72,9 @@ class BadPush(ValueError):
 
 def parse(body: bytes) -> dict[str, Any]:
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadPush(f"not JSON: {exc}") from None
+        data = load_json(body)
+    except BadJson as exc:  # also nested too deeply, as on the push route
+        raise BadPush(str(exc)) from None
     if not isinstance(data, dict):
         raise BadPush("expected a JSON object")
     return data

@@ -23,12 +23,12 @@ wrong shape is treated as absent, e.g. the documentation's placeholder string
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from bridge.udesk.wire import Lenient, LenientList, SurveyOptions
+from bridge.untrusted import BadJson, load_json
 
 __all__ = [
     "AgentMessage",
@@ -282,11 +282,9 @@ def _parse(raw: bytes) -> Push:
     if not isinstance(raw, bytes | bytearray | memoryview):
         raise PushParseError("push body must be bytes")
     try:
-        obj = json.loads(bytes(raw))
-    except RecursionError:
-        raise PushParseError("not JSON: nested too deeply") from None
-    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, int too long
-        raise PushParseError(f"not JSON: {str(exc)[:120]}") from None
+        obj = load_json(bytes(raw))
+    except BadJson as exc:
+        raise PushParseError(str(exc)) from None
     if not isinstance(obj, dict):
         raise PushParseError(f"not a JSON object but {type(obj).__name__}")
     model = _classify(obj)

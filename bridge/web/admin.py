@@ -7,8 +7,6 @@ nothing without it.  Errors use the one shape ``{"error": code, "detail": text}`
 
 from __future__ import annotations
 
-import hmac
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -16,6 +14,7 @@ from aiohttp import web
 
 from bridge.admin.operations import STATES, AdminError, AdminOps
 from bridge.core.routing import Router
+from bridge.untrusted import BadJson, load_json, secret_matches
 from bridge.web.errors import error_response
 
 MAX_LIMIT = 1000
@@ -54,7 +53,8 @@ class AdminApi:
             return "missing"
         if scheme.lower() != "bearer" or not given.strip():
             return "invalid"
-        if not hmac.compare_digest(given.strip().encode(), self.token.encode()):
+        # Any bytes may come in the header (secret_matches never raises on them).
+        if not secret_matches(given.strip(), self.token):
             return "invalid"
         return None
 
@@ -144,8 +144,8 @@ class AdminApi:
         user = int(request.match_info["telegram_user_id"])
         raw = await request.read()
         try:
-            body = json.loads(raw) if raw.strip() else {}
-        except ValueError:
+            body = load_json(raw) if raw.strip() else {}
+        except BadJson:
             raise AdminError(400, "bad_request", 'the body is JSON: {"dry_run": true}') from None
         dry_run = body.get("dry_run", False) if isinstance(body, dict) else None
         if not isinstance(dry_run, bool):

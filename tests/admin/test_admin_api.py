@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.admin.operations import AdminOps
@@ -258,6 +258,25 @@ async def test_a_customers_recent_messages_with_their_delivery_state(admin: Admi
     assert len(body["messages"]) == 1
     status, body = await admin.get("/admin/customers/999/messages")
     assert (status, body["error"]) == (404, "unknown_customer")
+
+
+async def test_error_text_kept_before_redaction_is_shown_redacted(admin: Admin) -> None:
+    """A last error written by an older release (straight into the column here) that
+    quotes a Bot API URL: the admin API never shows the token in it."""
+    ids = await seed(admin.engine)
+    token = "7123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+    url = f"https://api.telegram.org/bot{token}/sendMessage"
+    async with admin.engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE outbound_messages SET last_error = :e WHERE id = :id"),
+            {"e": f"NetworkError: Cannot connect to {url}", "id": ids["failed_out"]},
+        )
+    status, body = await admin.get("/admin/customers/1000/messages")
+    assert status == 200
+    by_id = {(m["direction"], m["id"]): m for m in body["messages"]}
+    failed = by_id[("outbound", ids["failed_out"])]
+    assert failed["last_error"].startswith("NetworkError: Cannot connect to https://api.")
+    assert token.split(":")[1] not in str(body) and "bot<redacted>" in failed["last_error"]
 
 
 async def test_closing_sessions_closes_them_in_udesk_then_here(admin: Admin) -> None:

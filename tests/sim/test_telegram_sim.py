@@ -6,6 +6,7 @@ import asyncio
 import io
 import time
 from collections.abc import AsyncIterator
+from urllib.parse import quote
 
 import aiohttp
 import pytest
@@ -16,7 +17,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputMediaPhoto
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Conflict, Forbidden, NetworkError, RetryAfter
 
-from bridge.sandbox.telegram_sim import TelegramSimulator
+from bridge.sandbox.telegram_sim import SimError, TelegramSimulator
 from bridge.sandbox.telegram_sim.media import make_jpeg, make_png
 
 TOKEN = "123456:TEST-token"
@@ -304,3 +305,24 @@ async def test_http_control_api(sim: TelegramSimulator, bot: telegram.Bot) -> No
             await bot.send_chat_action(USER, "typing")
         async with http.post("/_sim/inject/nonsense", json={}) as resp:
             assert resp.status == 404
+
+
+async def test_redirect_fault_acts_as_a_portal_in_front_of_the_bot_api(
+    sim: TelegramSimulator,
+) -> None:
+    sim.inject_fault("sendMessage", "redirect", location="https://portal.example/login")
+    url = f"{sim.bot_base_url}{TOKEN}/sendMessage"
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(url, data={"chat_id": USER, "text": "x"}, allow_redirects=False) as resp,
+    ):
+        assert resp.status == 302
+        location = resp.headers["Location"]
+        page = await resp.text()
+    # The way back is the URL asked for, token and all, percent-encoded, in both.
+    back = quote(url, safe="")
+    assert location == f"https://portal.example/login?return_to={back}"
+    assert back in page and resp.content_type == "text/html"
+    assert sim.sent(USER) == []
+    with pytest.raises(SimError, match="location"):
+        sim.inject_fault("sendMessage", "redirect")

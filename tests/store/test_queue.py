@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.store.db import create_engine, session_factory
@@ -167,6 +167,31 @@ async def test_retry_counts_attempts_and_fail_is_dead_letter(engine: AsyncEngine
     # A failed record no longer blocks the customer's next message.
     await _put(engine, "a1", "alice")
     assert [c.dedup_key for c in await queue.claim(1)] == ["a1"]
+
+
+async def test_error_text_is_stored_without_the_bot_token(engine: AsyncEngine) -> None:
+    """Whichever way a record ends with an error (retry, fail, discard, a note kept with a
+    done record, PostgreSQL's batch completion too), a Bot API URL in the text is stored
+    without the token."""
+    token = "7123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+    url = f"https://api.telegram.org/bot{token}/sendMessage"
+    for key in ("retried", "failed", "discarded", "noted-1", "noted-2"):
+        await _put(engine, key, key)
+    queue = _queue(engine)
+    claimed = {c.dedup_key: c.id for c in await queue.claim(10)}
+    await queue.retry(claimed["retried"], delay=60, error=f"Telegram network error: {url}")
+    await queue.fail(claimed["failed"], error=f"gave up: {url}")
+    await queue.discard(claimed["discarded"], reason=f"discarded at {url}")
+    async with session_factory(engine).begin() as session:
+        notes = [(claimed[k], {"last_error": f"sent, but {url}"}) for k in ("noted-1", "noted-2")]
+        assert await queue.complete_many_in(session, notes) == [True, True]
+    async with engine.connect() as conn:  # plain SQL: the text as stored
+        stored = dict(
+            (await conn.execute(text("SELECT dedup_key, last_error FROM outbound_messages"))).all()
+        )
+    assert set(stored) == set(claimed)
+    for key, error in stored.items():
+        assert "bot<redacted>/sendMessage" in error and token.split(":")[1] not in error, key
 
 
 async def test_expired_lease_is_taken_over(engine: AsyncEngine) -> None:

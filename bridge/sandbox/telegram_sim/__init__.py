@@ -98,10 +98,12 @@ Python control API (HTTP equivalents under /_sim/ in brackets):
   ``["requests"]``, ``["method.sendMessage"]``, ...); ``sent_per_second(chat_id=None)``,
   ``max_sent_per_second(chat_id=None)`` [GET /_sim/stats].
 - Faults: ``inject_fault(method=None, kind="http_500", count=1, delay=0.0,
-  retry_after=None)`` [POST /_sim/faults]; kinds http_500, http_502 (HTML body as from
-  nginx), drop_connection (socket closed without an answer), retry_after (429), latency
-  (answer after ``delay`` s), truncate_download (file download cut halfway). ``method`` None
-  matches every request, "file" matches downloads, count None = until cleared.
+  retry_after=None, location=None)`` [POST /_sim/faults]; kinds http_500, http_502 (HTML
+  body as from nginx), drop_connection (socket closed without an answer), retry_after
+  (429), latency (answer after ``delay`` s), truncate_download (file download cut halfway),
+  redirect (302 to ``location``, as a proxy or captive portal would, with the requested
+  URL percent-encoded as ``return_to``). ``method`` None matches every request, "file"
+  matches downloads, count None = until cleared.
   ``clear_faults()`` [DELETE /_sim/faults].
 - ``reset()`` [POST /_sim/reset] forgets everything but the bot's identity.
 """

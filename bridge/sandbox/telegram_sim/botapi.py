@@ -8,6 +8,7 @@ shapes, so python-telegram-bot builds its objects without noticing the differenc
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import logging
 import mimetypes
@@ -15,7 +16,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -241,6 +242,21 @@ class BotApi:
                     429, f"Too Many Requests: retry after {retry}", retry_after=retry
                 ).to_json(),
                 429,
+            )
+        if fault.kind == "redirect" and fault.location:
+            # Telegram itself never redirects; a proxy or captive portal in front of it does,
+            # to its login page with the address asked for (the bot token is in its path) as
+            # the way back, and an HTML page saying so.
+            back = quote(str(request.url), safe="")
+            joiner = "&" if "?" in fault.location else "?"
+            target = f"{fault.location}{joiner}return_to={back}"
+            link = html.escape(target)
+            return web.Response(
+                status=302,
+                headers={"Location": target},
+                content_type="text/html",
+                text=f"<html><head><title>302 Found</title></head><body>Found. Redirecting "
+                f'to <a href="{link}">{link}</a></body></html>\r\n',
             )
         if fault.kind in ("drop_connection", "truncate_download"):
             if fault.delay:

@@ -1187,20 +1187,33 @@ class TelegramSimulator:
         count: int | None = 1,
         delay: float = 0.0,
         retry_after: int | None = None,
+        location: str | None = None,
     ) -> Fault:
         """Make the next ``count`` matching requests misbehave (None = until cleared).
 
         kinds: http_500, http_502 (nginx HTML body), drop_connection (close the socket
         without answering, after ``delay``), retry_after (429 with retry_after, default
         ``delay`` rounded up or 1), latency (sleep ``delay`` then answer normally),
-        truncate_download (file downloads: send half the body, then close).
+        truncate_download (file downloads: send half the body, then close), redirect (302
+        to ``location`` as a proxy or captive portal in front of the Bot API answers: the
+        requested URL, bot token and all, percent-encoded as ``return_to`` in the Location
+        and in the HTML body).
         ``method`` None matches every request; "file" matches file downloads.
         """
         if kind not in FAULT_KINDS:
             raise SimError(f"unknown fault kind {kind!r}; expected one of {sorted(FAULT_KINDS)}")
+        if kind == "redirect" and not location:
+            raise SimError("a redirect fault needs a location")
         if retry_after is None:
             retry_after = max(1, int(delay + 0.999)) if delay else 1
-        fault = Fault(kind=kind, method=method, count=count, delay=delay, retry_after=retry_after)
+        fault = Fault(
+            kind=kind,
+            method=method,
+            count=count,
+            delay=delay,
+            retry_after=retry_after,
+            location=location,
+        )
         self.faults.append(fault)
         return fault
 

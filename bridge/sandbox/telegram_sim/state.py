@@ -300,7 +300,15 @@ class Injected:
 
 
 FAULT_KINDS = frozenset(
-    {"http_500", "http_502", "drop_connection", "retry_after", "latency", "truncate_download"}
+    {
+        "http_500",
+        "http_502",
+        "drop_connection",
+        "retry_after",
+        "latency",
+        "truncate_download",
+        "redirect",
+    }
 )
 
 
@@ -314,6 +322,7 @@ class Fault:
     count: int | None = 1
     delay: float = 0.0
     retry_after: int = 1
+    location: str | None = None  # redirect: where to
     fired: int = 0
 
     def matches(self, method: str) -> bool:
@@ -330,6 +339,7 @@ class Fault:
             "count": self.count,
             "delay": self.delay,
             "retry_after": self.retry_after,
+            "location": self.location,
             "fired": self.fired,
         }
 
