@@ -231,7 +231,7 @@ def _add_deeplink(commands: Any) -> None:
         description="Print the start payload (or, with --bot, the whole t.me link) that links "
         "the Telegram user who opens it to the Udesk customer whose open_api_token is "
         "--customer-token. Signed with DEEPLINK_SECRET (environment, or deeplink_secret in "
-        "--config); the bridge must run with the same secret. See README, Deep links.",
+        "--config); the bridge must run with the same secret. See docs/identity.md (deep links).",
     )
     _add_config(link)
     link.add_argument("--customer-token", required=True, help="the existing customer's token")
@@ -274,7 +274,7 @@ def _add_customers(commands: Any) -> None:
         "customers",
         help="export or erase what the bridge holds about one person",
         description="The right of access and the right to erasure, for one Telegram user. "
-        "Uses the daemon's settings (DATABASE_URL, UDESK_*, MEDIA_DIR). See README, Privacy.",
+        "Uses the daemon's settings (DATABASE_URL, UDESK_*, MEDIA_DIR). See docs/privacy.md.",
     )
     actions = customers.add_subparsers(dest="customers_command", required=True, metavar="ACTION")
     export = actions.add_parser(
