@@ -110,9 +110,13 @@ class Dispatcher:
     def inflight(self) -> int:
         return len(self._inflight)
 
-    def start(self) -> None:
-        self._loop_task = tasks.create(self._run(), name=f"dispatch:{self.queue.name}")
-        self._lease_task = tasks.create(self._renew_leases(), name=f"lease:{self.queue.name}")
+    def start(self, supervisor: tasks.Supervisor | None = None) -> None:
+        """Start claiming and renewing leases, each loop restarted should it crash
+        (``supervisor``: the daemon's, which /readyz reads)."""
+        supervisor = supervisor or tasks.Supervisor()
+        name = self.queue.name
+        self._loop_task = supervisor.run(f"{name} dispatcher", self._run)
+        self._lease_task = supervisor.run(f"{name} lease renewal", self._renew_leases)
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Stop claiming; let running handlers finish within ``timeout``, release the rest."""
