@@ -18,7 +18,7 @@ from typing import Any
 
 from bridge import metrics, tasks
 from bridge.logs import correlation_id
-from bridge.store.db import DATABASE_DOWN
+from bridge.store.db import DATABASE_DOWN, is_bad_data
 from bridge.store.group_commit import GroupCommit
 from bridge.store.notify import Waker
 from bridge.store.queue import Claimed, DurableQueue
@@ -53,6 +53,17 @@ Handler = Callable[[Claimed], Awaitable[Outcome]]
 
 MAX_CRASHES = 5
 CHAIN = 8  # records of one lock a worker takes in a row (Dispatcher._handle)
+
+
+def storable(outcome: Outcome) -> Outcome:
+    """``outcome`` with nothing a database could refuse: the error with a NUL, a control
+    character or a lone surrogate escaped (``\\x00``), no other values."""
+    if isinstance(outcome, Done):
+        return Done(already_recorded=outcome.already_recorded)
+    error = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in outcome.error)
+    if isinstance(outcome, Fail):
+        return Fail(error)
+    return Retry(error, delay=outcome.delay)
 
 
 def backoff(attempt: int, *, base: float = 1.0, cap: float = 300.0) -> float:
@@ -225,8 +236,9 @@ class Dispatcher:
                 log.exception("handler crashed on %s/%s", self.queue.name, record.id)
                 error = f"internal error: {type(exc).__name__}: {exc}"
                 # ...nor block the customer's later records forever: after a few tries it
-                # goes to the dead letter, where an admin can retry it once fixed.
-                if record.attempts >= MAX_CRASHES:
+                # goes to the dead letter, where an admin can retry it once fixed.  A value
+                # the database refuses is refused again: that is the dead letter at once.
+                if record.attempts >= MAX_CRASHES or is_bad_data(exc):
                     outcome = Fail(error)
                 else:
                     outcome = Retry(error)
@@ -260,6 +272,19 @@ class Dispatcher:
                     )
                 return None
             except DATABASE_DOWN as exc:
+                if is_bad_data(exc) and outcome != (plain := storable(outcome)):
+                    # The outcome carries a value the database refuses (a NUL in an error
+                    # text quoted from outside): writing it again would fail forever, and the
+                    # record, its lease run out, be handled again and again.  Its kind and
+                    # error are kept, readably escaped; its other values are dropped.
+                    log.warning(
+                        "outcome of %s/%s not storable (%s); recording it plainly",
+                        self.queue.name,
+                        record.id,
+                        type(exc).__name__,
+                    )
+                    outcome = plain
+                    continue
                 # The database is down: keep trying; if we never manage, the lease expires
                 # and the record is retried, which the dedup key makes harmless.
                 log.warning(

@@ -28,7 +28,7 @@ from bridge.core.model import Incoming
 from bridge.core.texts import Texts
 from bridge.logs import correlation_id
 from bridge.store import customers
-from bridge.store.db import DATABASE_DOWN
+from bridge.store.db import DATABASE_DOWN, is_bad_data
 from bridge.store.dispatcher import Done, Fail, Outcome, Retry
 from bridge.store.exclusive import EXIT_ALREADY_RUNNING, AlreadyRunning, PollerLock
 from bridge.store.notify import mark
@@ -230,6 +230,16 @@ class UpdateProcessor:
         except LeaseLost:
             raise
         except Exception as exc:
+            if is_bad_data(exc):
+                # A value the database refuses (a NUL in a /start parameter, a name): the
+                # same update is refused every time, so it fails now and the chat moves on.
+                log.warning(
+                    "update record %s carries a value the database refuses (%s); failed",
+                    record.id,
+                    type(exc).__name__,
+                )
+                first_line = str(exc).splitlines()[0][:300] if str(exc) else ""
+                return Fail(f"unstorable value in the update: {type(exc).__name__}: {first_line}")
             # A bug on one odd update must not block the chat's later updates forever.
             log.exception("could not process update record %s", record.id)
             if record.attempts >= MAX_UPDATE_ATTEMPTS:

@@ -1,7 +1,7 @@
 """Telegram misbehaving while customers write and agents reply: flood control, 5xx, a user
 who blocked the bot, connections dropped during getUpdates and during sends, a download
-cut halfway, the poller dying.  Every case ends with everything exactly once, in order, on
-both sides."""
+cut halfway, the poller dying, an update the database refuses.  Every case ends with
+everything exactly once, in order, on both sides."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from bridge.store.db import create_engine
-from bridge.store.tables import InboundMessage
+from bridge.store.tables import InboundMessage, TelegramUpdate
 from tests.faults.rigs import Rig, Sims, open_rig
 from tests.faults.traffic import Traffic, eventually
 
@@ -179,3 +179,25 @@ async def test_intake_restarted_after_the_poller_died(pg_url: str, tmp_path: Pat
         await traffic.check()
         status, body = await _readyz(rig)
         assert (status, body["checks"]["telegram intake"]) == (200, "ok")
+
+
+async def test_an_update_the_database_refuses_fails_alone(rig: Rig) -> None:
+    traffic = Traffic(rig.udesk, rig.telegram, 2, 8800)
+    await traffic.connect()
+    c = traffic.customers[0]
+    # A /start whose parameter holds a NUL, which PostgreSQL refuses in a text column:
+    # that update fails at once, and the customer's next messages go on without waiting.
+    bad = rig.telegram.inject_command(c.user, "start", "promo\x00code")
+    await traffic.burst(writes=2, replies=1)
+    await traffic.wait_arrived(timeout=8)
+    await traffic.check(timeout=5)
+    engine = create_engine(rig.database_url)
+    try:
+        async with engine.connect() as conn:
+            failed = list(
+                await conn.execute(select(TelegramUpdate).where(TelegramUpdate.status == "failed"))
+            )
+    finally:
+        await engine.dispose()
+    assert [(r.dedup_key, r.attempts) for r in failed] == [(f"u:{bad.update_id}", 1)]
+    assert "unstorable value" in (failed[0].last_error or "")
