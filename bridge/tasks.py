@@ -86,9 +86,6 @@ class Supervisor:
         for name in self._names:
             checks[name] = self._check(name)
 
-    def down(self) -> dict[str, str]:
-        return dict(self._down)
-
     def _check(self, name: str) -> Callable[[], Awaitable[str]]:
         async def check() -> str:
             why = self._down.get(name)

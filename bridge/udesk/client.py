@@ -24,9 +24,11 @@ connection failure                                    ``UdeskConnectionError``
 
 Only the ``PERMANENT`` codes are permanent; everything else is transient.
 Transient errors are retried here with capped exponential backoff and full jitter, up to
-``max_attempts`` attempts in all.  Calls that could create a duplicate on the vendor's
-side when repeated blindly (ticket creation, ticket reply, ticket upload) are retried only
-when Udesk certainly did not act (quota refusal, connection never established).
+``max_attempts`` attempts in all; 1001 is not, since refused credentials stay refused until
+the operator acts (the caller's slower backoff waits for that).  Calls that could create a
+duplicate on the vendor's side when repeated blindly (ticket creation, ticket reply, ticket
+upload) are retried only when Udesk certainly did not act (quota refusal, connection never
+established).
 
 Logs (logger ``bridge.udesk``) name the method, the path, the code, the attempt and the
 elapsed time; never the API token, the sign, the nonce, the query string or any body.
