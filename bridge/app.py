@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bridge import tasks
 from bridge.logs import remember_secrets
 from bridge.parts import Parts, build_parts
 from bridge.settings import Settings
@@ -118,7 +119,8 @@ def dump_tasks() -> None:
 
 
 async def run_until_signalled(settings: Settings, *, run_migrations: bool = True) -> int:
-    """``udesk-bridge run``: start, wait for SIGTERM/SIGINT, stop cleanly, exit 0."""
+    """``udesk-bridge run``: start, wait for SIGTERM/SIGINT, stop cleanly, exit 0; or stop
+    when a supervised loop cannot go on (``tasks.Unrecoverable``) and exit with its code."""
     app = BridgeApp(settings, run_migrations=run_migrations)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -136,14 +138,21 @@ async def run_until_signalled(settings: Settings, *, run_migrations: bool = True
 
     loop.add_signal_handler(signal.SIGHUP, reload_routing)
     loop.add_signal_handler(signal.SIGUSR1, dump_tasks)
+    failure = None
     try:
         await app.start()
         log.info("bridge started")
-        await stop.wait()
+        assert app.parts is not None
+        supervisor = app.parts.supervisor
+        signalled = asyncio.create_task(stop.wait())
+        failed = asyncio.create_task(supervisor.failed.wait())
+        await asyncio.wait({signalled, failed}, return_when=asyncio.FIRST_COMPLETED)
+        await tasks.cancel_and_wait(signalled, failed)
+        failure = supervisor.failure  # already logged, in one line, by the supervisor
         log.info("stopping")
     finally:
         await app.stop()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1):
             loop.remove_signal_handler(sig)
     log.info("stopped")
-    return 0
+    return failure.exit_code if failure is not None else 0

@@ -10,10 +10,9 @@ from typing import Any
 
 from bridge import __version__
 from bridge.settings import Settings, SettingsError, load_settings
-from bridge.store.exclusive import AlreadyRunning
+from bridge.store.exclusive import EXIT_ALREADY_RUNNING, AlreadyRunning
 
 EXIT_CONFIG = 1
-EXIT_ALREADY_RUNNING = 3
 
 
 def _add_config(parser: argparse.ArgumentParser) -> None:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from telegram.error import TelegramError
+from telegram.error import InvalidToken, TelegramError
 from telegram.ext import AIORateLimiter, Application
 
 from bridge import tasks
@@ -49,7 +49,13 @@ from bridge.store.queue import DurableQueue
 from bridge.store.retention import Purger, Retention
 from bridge.store.tables import InboundMessage, OutboundMessage, TelegramUpdate
 from bridge.telegram.gateway import TelegramSender
-from bridge.telegram.intake import UPDATES, Poller, UpdateProcessor, webhook_handler
+from bridge.telegram.intake import (
+    TOKEN_REFUSED,
+    UPDATES,
+    Poller,
+    UpdateProcessor,
+    webhook_handler,
+)
 from bridge.telegram.ratelimit import WindowRateLimiter
 from bridge.telegram.request import AiohttpRequest
 from bridge.telegram.translate import Translator
@@ -93,6 +99,8 @@ class Parts:
     poller_lock: PollerLock | None = None
     update_processor: UpdateProcessor | None = None
     dispatchers: list[Dispatcher] = field(default_factory=list)
+    # Keeps every long-running loop running; /readyz names the ones that are down.
+    supervisor: tasks.Supervisor = field(default_factory=tasks.Supervisor)
 
     def texts(self) -> Texts:
         return self.router.texts
@@ -146,6 +154,7 @@ class Parts:
                 ),
             )
         app[READINESS_CHECKS]["udesk_budget"] = self._budget_check
+        self.supervisor.report_to(app[READINESS_CHECKS])
         self._add_observability(app)
         self._add_admin_routes(app)
         self._add_identity_routes(app)
@@ -179,7 +188,7 @@ class Parts:
             background += await self._start_sending(lifecycle)
         if is_postgres(self.engine):
             dsn = asyncpg_dsn(s.database_url.get_secret_value())
-            background.append(tasks.create(self.waker.keep_listening(dsn), name="listen"))
+            background.append(self.supervisor.run("listen", lambda: self.waker.keep_listening(dsn)))
         if s.bridge_role != "worker":
             background += await self._start_intake()
 
@@ -207,17 +216,18 @@ class Parts:
                 prefetch=self.prefetchers.get(name),
             )
             dispatcher.on_recovered = self.watchers.nudge_catch_up
-            dispatcher.start()
+            dispatcher.start(self.supervisor)
             self.dispatchers.append(dispatcher)
             lifecycle.on_stop(f"{name} dispatcher", dispatcher.stop)
 
+        run = self.supervisor.run
         background = [
-            tasks.create(self.watchers.run_queue_polls(), name="queue-polls"),
-            tasks.create(self.watchers.run_catch_up(), name="catch-up"),
-            tasks.create(self.watchers.run_ticket_polls(), name="ticket-polls"),
+            run("queue polls", self.watchers.run_queue_polls),
+            run("catch-up", self.watchers.run_catch_up),
+            run("ticket polls", self.watchers.run_ticket_polls),
         ]
         if self.presence is not None:
-            background.append(tasks.create(self.presence.keep(), name="presence"))
+            background.append(self.supervisor.run("database presence", self.presence.keep))
         # --- privacy: the retention purge job (leader only; PURGE_INTERVAL=0 turns it off) ---
         if s.purge_interval > 0:
             purger = Purger(
@@ -226,7 +236,7 @@ class Parts:
                 leader=self.leader.is_leader,
                 interval=s.purge_interval,
             )
-            background.append(tasks.create(purger.run(), name="purge"))
+            background.append(run("purge", purger.run))
         # --- end privacy ---
         return background
 
@@ -238,7 +248,7 @@ class Parts:
             poller = Poller(
                 self.ptb, self.sessions, lock=self.poller_lock, processor=self.update_processor
             )
-            return [tasks.create(poller.run(), name="telegram-poller")]
+            return [self.supervisor.run("telegram intake", poller.run)]
         await self.ptb.bot.set_webhook(
             url=f"{s.public_url}/telegram/webhook",
             secret_token=s.telegram_webhook_secret.get_secret_value()
@@ -261,12 +271,15 @@ def _rate_limiter(s: Settings) -> AIORateLimiter | None:
 
 
 async def _start_ptb(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
-    """Initialise PTB (it calls getMe); Telegram may be briefly unreachable at boot."""
+    """Initialise PTB (it calls getMe); Telegram may be briefly unreachable at boot, but a
+    refused token stays refused: that stops the start at once, with one line."""
     for attempt in range(1, 6):
         try:
             await app.initialize()
             await app.start()
             return
+        except InvalidToken:
+            raise SettingsError([TOKEN_REFUSED]) from None
         except TelegramError as exc:
             if attempt == 5:
                 raise
@@ -335,29 +348,38 @@ async def build_parts(settings: Settings, engine: AsyncEngine, lifecycle: Lifecy
     udesk = UdeskGateway(client)
 
     api = s.telegram_api_url
+    # aiohttp under PTB (bridge.telegram.request); 32 connections cover the inbound
+    # dispatcher's concurrency, a send beyond them waits for a free one.
+    requests = (
+        AiohttpRequest(connection_pool_size=CONCURRENCY["inbound"]),
+        AiohttpRequest(connection_pool_size=1),  # getUpdates, one at a time
+    )
     ptb = (
         Application.builder()
         .token(s.telegram_bot_token.get_secret_value())
         .base_url(f"{api}/bot")
         .base_file_url(f"{api}/file/bot")
         .rate_limiter(_rate_limiter(s))
-        # aiohttp under PTB (bridge.telegram.request); 32 connections cover the inbound
-        # dispatcher's concurrency, a send beyond them waits for a free one.
-        .request(AiohttpRequest(connection_pool_size=CONCURRENCY["inbound"]))
-        .get_updates_request(AiohttpRequest(connection_pool_size=1))
+        .request(requests[0])
+        .get_updates_request(requests[1])
         .updater(None)
         .concurrent_updates(False)
         .build()
     )
     translator = Translator(forget_command=s.forget_command)  # privacy: /forget
     translator.install(ptb)
-    await _start_ptb(ptb)
 
     async def stop_ptb() -> None:
-        await ptb.stop()
+        if ptb.running:
+            await ptb.stop()
         await ptb.shutdown()
+        # A start that failed (the token refused) leaves PTB uninitialised, which its
+        # shutdown skips, with the HTTP sessions already open.
+        for request in requests:
+            await request.shutdown()
 
     lifecycle.on_stop("telegram", stop_ptb)
+    await _start_ptb(ptb)
 
     media = MediaStore(sessions, s.media_dir, ttl_seconds=s.media_ttl, public_url=str(s.public_url))
     chat_rate = s.telegram_chat_rate_limit

@@ -19,7 +19,8 @@ from sqlalchemy.ext.asyncio import (
 
 # What "the database is unavailable" looks like from here.  asyncpg raises some errors that
 # SQLAlchemy does not wrap, e.g. CannotConnectNowError (57P03) while PostgreSQL shuts down or
-# starts up; missing them once let a restart kill the dispatchers.
+# starts up; missing them once let a restart kill the dispatchers.  DBAPIError also covers
+# a refused value: where a write carries outside data, ask ``is_bad_data`` first.
 DATABASE_DOWN: tuple[type[BaseException], ...] = (
     OperationalError,
     PoolTimeout,  # every connection busy for pool_timeout: as good as down, for now
@@ -32,14 +33,16 @@ DATABASE_DOWN: tuple[type[BaseException], ...] = (
 
 def is_bad_data(exc: BaseException) -> bool:
     """The database refused a value (SQLSTATE class 22: a NUL, a number out of range, a
-    string too long), as opposed to being unavailable.  asyncpg's errors reach us wrapped in
-    a plain DBAPIError, so the cause chain is looked at."""
-    if isinstance(exc, DataError | OverflowError | UnicodeError):
-        return True
+    string too long; or the driver could not even encode it), as opposed to being
+    unavailable.  Retrying the same write can never succeed, so it is never "database
+    down".  asyncpg's errors reach us wrapped in a plain DBAPIError, so the cause chain is
+    looked at."""
     seen: BaseException | None = exc
     for _ in range(5):
         if seen is None:
             break
+        if isinstance(seen, DataError | OverflowError | UnicodeError):
+            return True
         state = getattr(seen, "sqlstate", None) or getattr(seen, "pgcode", None)
         if isinstance(state, str) and state.startswith("22"):
             return True

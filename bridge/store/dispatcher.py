@@ -17,7 +17,7 @@ from typing import Any
 
 from bridge import metrics, tasks
 from bridge.logs import correlation_id
-from bridge.store.db import DATABASE_DOWN
+from bridge.store.db import DATABASE_DOWN, is_bad_data
 from bridge.store.group_commit import GroupCommit
 from bridge.store.notify import Waker
 from bridge.store.queue import Claimed, DurableQueue
@@ -52,6 +52,17 @@ Handler = Callable[[Claimed], Awaitable[Outcome]]
 
 MAX_CRASHES = 5
 CHAIN = 8  # records of one lock a worker takes in a row (Dispatcher._handle)
+
+
+def storable(outcome: Outcome) -> Outcome:
+    """``outcome`` with nothing a database could refuse: the error with a NUL, a control
+    character or a lone surrogate escaped (``\\x00``), no other values."""
+    if isinstance(outcome, Done):
+        return Done(already_recorded=outcome.already_recorded)
+    error = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in outcome.error)
+    if isinstance(outcome, Fail):
+        return Fail(error)
+    return Retry(error, delay=outcome.delay)
 
 
 def backoff(attempt: int, *, base: float = 1.0, cap: float = 300.0) -> float:
@@ -116,11 +127,15 @@ class Dispatcher:
     def inflight(self) -> int:
         return len(self._inflight)
 
-    def start(self) -> None:
-        self._loop_task = tasks.create(self._run(), name=f"dispatch:{self.queue.name}")
-        self._lease_task = tasks.create(self._renew_leases(), name=f"lease:{self.queue.name}")
-        self._recovery_task = tasks.create(
-            self._take_over_dead_workers(), name=f"recover:{self.queue.name}"
+    def start(self, supervisor: tasks.Supervisor | None = None) -> None:
+        """Start claiming, renewing leases and taking over dead workers' records, each
+        loop restarted should it crash (``supervisor``: the daemon's, which /readyz reads)."""
+        supervisor = supervisor or tasks.Supervisor()
+        name = self.queue.name
+        self._loop_task = supervisor.run(f"{name} dispatcher", self._run)
+        self._lease_task = supervisor.run(f"{name} lease renewal", self._renew_leases)
+        self._recovery_task = supervisor.run(
+            f"{name} takeover of dead workers", self._take_over_dead_workers
         )
 
     async def stop(self, timeout: float = 10.0) -> None:
@@ -226,8 +241,9 @@ class Dispatcher:
                 log.exception("handler crashed on %s/%s", self.queue.name, record.id)
                 error = f"internal error: {type(exc).__name__}: {exc}"
                 # ...nor block the customer's later records forever: after a few tries it
-                # goes to the dead letter, where an admin can retry it once fixed.
-                if record.attempts >= MAX_CRASHES:
+                # goes to the dead letter, where an admin can retry it once fixed.  A value
+                # the database refuses is refused again: that is the dead letter at once.
+                if record.attempts >= MAX_CRASHES or is_bad_data(exc):
                     outcome = Fail(error)
                 else:
                     outcome = Retry(error)
@@ -261,6 +277,19 @@ class Dispatcher:
                     )
                 return None
             except DATABASE_DOWN as exc:
+                if is_bad_data(exc) and outcome != (plain := storable(outcome)):
+                    # The outcome carries a value the database refuses (a NUL in an error
+                    # text quoted from outside): writing it again would fail forever, and the
+                    # record, its lease run out, be handled again and again.  Its kind and
+                    # error are kept, readably escaped; its other values are dropped.
+                    log.warning(
+                        "outcome of %s/%s not storable (%s); recording it plainly",
+                        self.queue.name,
+                        record.id,
+                        type(exc).__name__,
+                    )
+                    outcome = plain
+                    continue
                 # The database is down: keep trying; if we never manage, the lease expires
                 # and the record is retried, which the dedup key makes harmless.
                 log.warning(

@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from bridge.store.db import held_connection
 
 POLLER_LOCK_KEY = 0x75646B70
+# The process's exit code when another one holds what it needs (at start or later).
+EXIT_ALREADY_RUNNING = 3
 
 
 class AlreadyRunning(RuntimeError):

@@ -17,7 +17,6 @@ import aiohttp
 from telegram import (
     Bot,
     ForceReply,
-    InlineKeyboardButton,
     InlineKeyboardMarkup,
     InputMediaDocument,
     InputMediaPhoto,
@@ -30,7 +29,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 
 from bridge import metrics
 from bridge.core.errors import ChatUnreachable, ContentRejected, FileTooBig, TransientError
-from bridge.core.model import Button, OutgoingItem
+from bridge.core.model import OutgoingItem
 from bridge.core.ports import DownloadedFile
 from bridge.telegram.formatting import (
     TEXT_LIMIT,
@@ -38,6 +37,7 @@ from bridge.telegram.formatting import (
     render_udesk_html,
     split_for_telegram,
 )
+from bridge.telegram.keyboard import inline_keyboard
 from bridge.udesk.attachments import AttachmentError, fetch
 
 log = logging.getLogger("bridge.telegram.gateway")
@@ -86,24 +86,6 @@ class ChatLimiter:
         self._next[chat_id] = asyncio.get_running_loop().time() + self.period
         while len(self._next) > self.size:
             self._next.popitem(last=False)
-
-
-def _keyboard(rows: list[list[Button]]) -> InlineKeyboardMarkup | None:
-    if not rows:
-        return None
-    keyboard = []
-    for row in rows:
-        line = []
-        for button in row:
-            if button.url:
-                line.append(InlineKeyboardButton(button.text, url=button.url))
-            elif button.action and "id" in button.action:
-                line.append(
-                    InlineKeyboardButton(button.text, callback_data=f"b:{button.action['id']}")
-                )
-        if line:
-            keyboard.append(line)
-    return InlineKeyboardMarkup(keyboard) if keyboard else None
 
 
 def _translate(exc: TelegramError) -> Exception:
@@ -201,7 +183,7 @@ class TelegramSender:
         chunks: list[tuple[str, list[MessageEntity]]] = split_for_telegram(
             text, entities, TEXT_LIMIT
         )
-        markup = _keyboard(item.buttons)
+        markup = inline_keyboard(item.buttons)
         if not chunks and (markup is not None or not images):
             chunks = [(EMPTY_TEXT, [])]
         ids: list[int] = []

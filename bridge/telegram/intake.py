@@ -26,12 +26,13 @@ from bridge.core.model import Incoming
 from bridge.core.texts import Texts
 from bridge.logs import correlation_id
 from bridge.store import customers
-from bridge.store.db import DATABASE_DOWN
+from bridge.store.db import DATABASE_DOWN, is_bad_data
 from bridge.store.dispatcher import Done, Fail, Outcome, Retry
-from bridge.store.exclusive import PollerLock
+from bridge.store.exclusive import EXIT_ALREADY_RUNNING, AlreadyRunning, PollerLock
 from bridge.store.notify import mark
 from bridge.store.queue import Claimed, DurableQueue, LeaseLost, enqueue, enqueue_many
 from bridge.store.tables import IN_FLIGHT, RecordStatus, TelegramUpdate, utcnow
+from bridge.tasks import Unrecoverable
 from bridge.telegram.translate import Translator
 from bridge.untrusted import BadJson, load_json, secret_matches
 
@@ -40,6 +41,11 @@ log = logging.getLogger("bridge.telegram.intake")
 UPDATES = "bridge_updates"
 MAX_UPDATE_ATTEMPTS = 5
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
+# Telegram answers 401 Unauthorized (PTB's InvalidToken) to a wrong or revoked token.
+TOKEN_REFUSED = (
+    "Telegram refused TELEGRAM_BOT_TOKEN (401 Unauthorized): it is wrong or was revoked; "
+    "set the bot's current token from @BotFather"
+)
 
 
 async def waiting_locks(session: AsyncSession, locks: set[str]) -> set[str]:
@@ -120,6 +126,12 @@ class Poller:
                 except DATABASE_DOWN:
                     await asyncio.sleep(2)
                     continue
+                except AlreadyRunning as exc:
+                    # Another process polls now (our lock went with a database restart):
+                    # two pollers would steal each other's updates.
+                    raise Unrecoverable(
+                        f"lost the poller lock: {exc}", exit_code=EXIT_ALREADY_RUNNING
+                    ) from None
             try:
                 updates = await self.app.bot.get_updates(
                     offset=self.offset,
@@ -128,8 +140,7 @@ class Poller:
                     read_timeout=self.timeout + 10,
                 )
             except InvalidToken:
-                log.error("Telegram rejected the bot token; polling stopped")
-                raise
+                raise Unrecoverable(TOKEN_REFUSED) from None
             except Conflict as exc:
                 log.error("another getUpdates consumer or a webhook is active: %s", exc.message)
                 await asyncio.sleep(5)
@@ -218,6 +229,16 @@ class UpdateProcessor:
         except LeaseLost:
             raise
         except Exception as exc:
+            if is_bad_data(exc):
+                # A value the database refuses (a NUL in a /start parameter, a name): the
+                # same update is refused every time, so it fails now and the chat moves on.
+                log.warning(
+                    "update record %s carries a value the database refuses (%s); failed",
+                    record.id,
+                    type(exc).__name__,
+                )
+                first_line = str(exc).splitlines()[0][:300] if str(exc) else ""
+                return Fail(f"unstorable value in the update: {type(exc).__name__}: {first_line}")
             # A bug on one odd update must not block the chat's later updates forever.
             log.exception("could not process update record %s", record.id)
             if record.attempts >= MAX_UPDATE_ATTEMPTS:

@@ -4,26 +4,31 @@ Every attempt (retries included) takes a token from the shared ``RateBudget`` at
 call's priority, signs with a fresh nonce, and maps Udesk's answer onto the taxonomy in
 ``bridge.udesk.errors``:
 
-==============================================  =========================================
-answer                                          result
-==============================================  =========================================
-code 1000                                       the typed answer
-code 2001 on ``create_session``                 the answer, ``queued`` True
-code 2002                                       ``UdeskNoAgentOnline``
-code 9200; 2062 on ``message_preview``          ``UdeskSessionGone``
-code 2065                                       ``UdeskNotActivated``
-code 429 or HTTP 429                            ``UdeskQuotaExceeded`` (transient)
-code 1001 / 1002                                ``UdeskBadSignature``
-HTTP 5xx, not JSON, no code                     ``UdeskServerError`` (transient)
-timeout                                         ``UdeskTimeoutError`` (transient)
-connection failure                              ``UdeskConnectionError`` (transient)
-any other code                                  ``UdeskPermanentError`` (code, message)
-==============================================  =========================================
+====================================================  ===================================
+answer                                                result
+====================================================  ===================================
+code 1000                                             the typed answer
+code 2001 on ``create_session``                       the answer, ``queued`` True
+a code in ``errors.PERMANENT``                        its error, at once: 2002
+                                                      ``UdeskNoAgentOnline``, 9200 (2062 on
+                                                      ``message_preview``) ``UdeskSessionGone``,
+                                                      2065 ``UdeskNotActivated``, the others
+                                                      ``UdeskPermanentError`` (code, message)
+code 429 or HTTP 429                                  ``UdeskQuotaExceeded``
+code 1001 / 1002 (credentials; clock or nonce)        ``UdeskBadSignature``
+HTTP 5xx; 2xx not JSON or without a code              ``UdeskServerError``
+4xx not JSON (a proxy's page), no code, other codes   ``UdeskUnexpectedAnswer``
+timeout                                               ``UdeskTimeoutError``
+connection failure                                    ``UdeskConnectionError``
+====================================================  ===================================
 
+Only the ``PERMANENT`` codes are permanent; everything else is transient.
 Transient errors are retried here with capped exponential backoff and full jitter, up to
-``max_attempts`` attempts in all.  Calls that could create a duplicate on the vendor's
-side when repeated blindly (ticket creation, ticket reply, ticket upload) are retried only
-when Udesk certainly did not act (quota refusal, connection never established).
+``max_attempts`` attempts in all; 1001 is not, since refused credentials stay refused until
+the operator acts (the caller's slower backoff waits for that).  Calls that could create a
+duplicate on the vendor's side when repeated blindly (ticket creation, ticket reply, ticket
+upload) are retried only when Udesk certainly did not act (quota refusal, connection never
+established).
 
 Logs (logger ``bridge.udesk``) name the method, the path, the code, the attempt and the
 elapsed time; never the API token, the sign, the nonce, the query string or any body.
@@ -49,25 +54,23 @@ from bridge import metrics
 from bridge.udesk.budget import Priority, RateBudget
 from bridge.udesk.errors import (
     CODE_BAD_SIGNATURE,
-    CODE_NO_AGENT,
     CODE_NONCE_OR_TIMESTAMP,
-    CODE_NOT_ACTIVATED,
+    CODE_NOT_FOUND,
     CODE_OK,
     CODE_PREVIEW_SESSION_GONE,
     CODE_QUEUED,
     CODE_QUOTA_EXCEEDED,
-    CODE_SESSION_GONE,
+    PERMANENT,
     UdeskBadSignature,
     UdeskConnectionError,
     UdeskError,
-    UdeskNoAgentOnline,
-    UdeskNotActivated,
     UdeskPermanentError,
     UdeskQuotaExceeded,
     UdeskServerError,
     UdeskSessionGone,
     UdeskTimeoutError,
     UdeskTransientError,
+    UdeskUnexpectedAnswer,
 )
 from bridge.udesk.signing import signed_params
 from bridge.udesk.wire import (
@@ -129,8 +132,6 @@ log = logging.getLogger("bridge.udesk")
 
 A = TypeVar("A", bound=CodeAnswer)
 
-# customers-api.txt: 2005 "The resource was not found" (get_customer with no match).
-CODE_NOT_FOUND = 2005
 # im-open-api.txt documents "Robot Q&A Evaluation" without a path; this is the one used.
 ROBOT_USEFUL_PATH = "/im/robot/useful"  # the same choice as the simulator
 
@@ -217,12 +218,20 @@ def _says_already_exists(message: str) -> bool:
 
 
 class _Failure(Exception):
-    """Internal: an attempt failed; ``certainly_not_processed`` allows unsafe retries."""
+    """Internal: an attempt failed; ``certainly_not_processed`` allows unsafe retries;
+    ``retry_here`` False leaves a transient error to the caller's slower backoff."""
 
-    def __init__(self, error: UdeskError, *, certainly_not_processed: bool = False) -> None:
+    def __init__(
+        self,
+        error: UdeskError,
+        *,
+        certainly_not_processed: bool = False,
+        retry_here: bool = True,
+    ) -> None:
         super().__init__(str(error))
         self.error = error
         self.certainly_not_processed = certainly_not_processed
+        self.retry_here = retry_here
 
 
 class UdeskClient:
@@ -323,8 +332,10 @@ class UdeskClient:
                 err = failure.error
                 elapsed = time.monotonic() - started
                 metrics.udesk_call(method, path, elapsed, err.code, err)
-                retryable = isinstance(err, UdeskTransientError) and (
-                    idempotent or failure.certainly_not_processed
+                retryable = (
+                    isinstance(err, UdeskTransientError)
+                    and failure.retry_here
+                    and (idempotent or failure.certainly_not_processed)
                 )
                 if retryable and attempt < attempts:
                     delay = self._backoff(attempt)
@@ -378,8 +389,10 @@ class UdeskClient:
             try:
                 return answer_model.model_validate(answer_body)
             except Exception as exc:  # pydantic.ValidationError; lenient models rarely fail
+                # Udesk took the request (its code was acceptable) and said so in a shape we
+                # cannot read: nothing proves a retry would fail, so it is not permanent.
                 self.failures += 1
-                raise UdeskPermanentError(
+                raise UdeskUnexpectedAnswer(
                     f"{method} {path}: unexpected answer shape ({type(exc).__name__})",
                     code=code,
                     body=answer_body,
@@ -1164,28 +1177,29 @@ def _interpret(
         )
     if status >= 500:
         raise _Failure(UdeskServerError(f"{where}: HTTP {status}", code=code, body=body))
-    if not isinstance(body, dict):
+    if not isinstance(body, dict) or code is None:
         if 200 <= status < 300:
-            raise _Failure(UdeskServerError(f"{where}: answer is not a JSON object"))
-        raise _Failure(UdeskPermanentError(f"{where}: HTTP {status}"))
-    if code is None:
-        if 200 <= status < 300:
-            raise _Failure(UdeskServerError(f"{where}: answer without a code", body=body))
-        raise _Failure(UdeskPermanentError(f"{where}: HTTP {status}", body=body))
+            what = "without a code" if isinstance(body, dict) else "not a JSON object"
+            raise _Failure(UdeskServerError(f"{where}: answer {what}", body=body))
+        # Not Udesk's verdict on the request: a proxy's, firewall's or load balancer's
+        # error page (403, 404, 408 in HTML) comes and goes with the network in between.
+        raise _Failure(UdeskUnexpectedAnswer(f"{where}: HTTP {status}, not a Udesk answer"))
     if code in ok_codes:
         return body
     message = _message_of(body) or f"HTTP {status}"
     text = f"{where}: {message}"[:500]
-    error: UdeskError
     if code in (CODE_BAD_SIGNATURE, CODE_NONCE_OR_TIMESTAMP):
-        error = UdeskBadSignature(text, code=code, body=body)
-        raise _Failure(error, certainly_not_processed=True)
-    if code == CODE_NO_AGENT:
-        error = UdeskNoAgentOnline(text, code=code, body=body)
-    elif code == CODE_SESSION_GONE or (preview and code == CODE_PREVIEW_SESSION_GONE):
-        error = UdeskSessionGone(text, code=code, body=body)
-    elif code == CODE_NOT_ACTIVATED:
-        error = UdeskNotActivated(text, code=code, body=body)
-    else:
-        error = UdeskPermanentError(text, code=code, body=body)
-    raise _Failure(error)
+        # Refused before Udesk looked at the request, so even unsafe calls may repeat it.  A
+        # refused credential is not fixed within this call: the caller's backoff waits.
+        raise _Failure(
+            UdeskBadSignature(text, code=code, body=body),
+            certainly_not_processed=True,
+            retry_here=code != CODE_BAD_SIGNATURE,
+        )
+    permanent = PERMANENT.get(code)
+    if permanent is None:
+        raise _Failure(UdeskUnexpectedAnswer(text, code=code, body=body))
+    error_class = permanent.error
+    if preview and code == CODE_PREVIEW_SESSION_GONE:
+        error_class = UdeskSessionGone
+    raise _Failure(error_class(text, code=code, body=body))

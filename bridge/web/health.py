@@ -158,6 +158,11 @@ class UdeskCredentialsCheck:
             return Degraded(f"signature refused ({exc.code}): is the clock right?")
         except errors.UdeskQuotaExceeded:
             return Degraded("not verified: Udesk quota exceeded")
+        except errors.UdeskUnexpectedAnswer as exc:
+            # A code means Udesk itself signed off on the signature; none, a proxy's page.
+            if exc.code is not None:
+                return f"ok (answered code {exc.code})"
+            return Degraded(f"unexpected answer: {exc}")
         except (errors.UdeskTransientError, TimeoutError, OSError):
             return Degraded("unreachable")
         except errors.UdeskError as exc:

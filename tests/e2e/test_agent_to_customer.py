@@ -297,6 +297,28 @@ async def test_robot_answer_buttons_ask_the_question(world: World) -> None:
     )
 
 
+@pytest.mark.parametrize("link", ["javascript:alert(1)", "/kb/article/12"])
+async def test_robot_answer_with_a_link_telegram_refuses_still_arrives(
+    world: World, link: str
+) -> None:
+    # Telegram refuses a whole message whose keyboard holds such a link: the answer and its
+    # other buttons arrive, the link button is left out.
+    await connected(world)
+    await world.udesk.robot_reply(
+        TOKEN, "Our returns policy.", question="Returns?", question_id=7, third_url=link
+    )
+    answer = await world.eventually(
+        lambda: next(
+            (m for m in world.telegram.sent(CHAT) if m.text == "Our returns policy."), None
+        ),
+        what="the robot answer",
+    )
+    buttons = [b for row in answer.reply_markup["inline_keyboard"] for b in row]
+    labels = [b["text"] for b in buttons]
+    assert {"👍 Helpful", "👎 Not helpful", "Talk to a person"} <= set(labels)
+    assert "Open link" not in labels and not any("url" in b for b in buttons)
+
+
 async def test_telegram_flood_control_is_honoured(world: World) -> None:
     await connected(world)
     world.telegram.inject_fault(method="sendMessage", kind="retry_after", count=1, retry_after=1)

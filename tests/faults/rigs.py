@@ -9,7 +9,7 @@ process (tests.processes.BridgeProcess).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,9 +65,18 @@ async def open_sims() -> AsyncIterator[Sims]:
 
 
 @contextlib.asynccontextmanager
-async def open_rig(database_url: str, media_dir: Path, **overrides: Any) -> AsyncIterator[Rig]:
-    """Simulators plus the real BridgeApp in-process; ``overrides`` are Settings fields."""
+async def open_rig(
+    database_url: str,
+    media_dir: Path,
+    *,
+    before_start: Callable[[Sims], None] | None = None,
+    **overrides: Any,
+) -> AsyncIterator[Rig]:
+    """Simulators plus the real BridgeApp in-process; ``overrides`` are Settings fields;
+    ``before_start`` prepares the simulators (e.g. a fault) before the bridge starts."""
     async with open_sims() as sims:
+        if before_start is not None:
+            before_start(sims)
         settings = bridge_settings(
             database_url,
             media_dir,

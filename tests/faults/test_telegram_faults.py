@@ -1,18 +1,21 @@
 """Telegram misbehaving while customers write and agents reply: flood control, 5xx, a user
 who blocked the bot, connections dropped during getUpdates and during sends, a download
-cut halfway.  Every case ends with everything exactly once, in order, on both sides."""
+cut halfway, the poller dying, an update the database refuses.  Every case ends with
+everything exactly once, in order, on both sides."""
 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 from sqlalchemy import select
 
 from bridge.store.db import create_engine
-from bridge.store.tables import InboundMessage
-from tests.faults.rigs import Rig
+from bridge.store.tables import InboundMessage, TelegramUpdate
+from tests.faults.rigs import Rig, Sims, open_rig
 from tests.faults.traffic import Traffic, eventually
 
 
@@ -148,3 +151,53 @@ async def test_download_cut_halfway(rig: Rig) -> None:
     async with aiohttp.ClientSession() as http, http.get(image.data["content"]) as response:
         assert response.status == 200
         assert await response.read() == original  # the whole file, not the first half
+
+
+async def _readyz(rig: Rig) -> tuple[int, dict[str, Any]]:
+    async with aiohttp.ClientSession() as http, http.get(f"{rig.bridge_url}/readyz") as r:
+        return r.status, await r.json()
+
+
+async def test_intake_restarted_after_the_poller_died(pg_url: str, tmp_path: Path) -> None:
+    def front_end_down(sims: Sims) -> None:
+        # Telegram's front end answers 502 to deleteWebhook, the poller's first call: the
+        # poller dies on it, every time it is started, while this lasts.
+        sims.telegram.inject_fault(method="deleteWebhook", kind="http_502", count=None)
+
+    async with open_rig(pg_url, tmp_path / "media", before_start=front_end_down) as rig:
+
+        async def intake_down() -> dict[str, Any] | None:
+            status, body = await _readyz(rig)
+            return body if status == 503 and body["down"] == ["telegram intake"] else None
+
+        body = await eventually(intake_down, what="/readyz naming the intake down")
+        assert body["checks"]["telegram intake"].startswith("telegram intake down")
+        rig.telegram.clear_faults()
+        traffic = Traffic(rig.udesk, rig.telegram, 2, 8700)
+        await traffic.connect()
+        await traffic.burst(writes=2, replies=1)
+        await traffic.check()
+        status, body = await _readyz(rig)
+        assert (status, body["checks"]["telegram intake"]) == (200, "ok")
+
+
+async def test_an_update_the_database_refuses_fails_alone(rig: Rig) -> None:
+    traffic = Traffic(rig.udesk, rig.telegram, 2, 8800)
+    await traffic.connect()
+    c = traffic.customers[0]
+    # A /start whose parameter holds a NUL, which PostgreSQL refuses in a text column:
+    # that update fails at once, and the customer's next messages go on without waiting.
+    bad = rig.telegram.inject_command(c.user, "start", "promo\x00code")
+    await traffic.burst(writes=2, replies=1)
+    await traffic.wait_arrived(timeout=8)
+    await traffic.check(timeout=5)
+    engine = create_engine(rig.database_url)
+    try:
+        async with engine.connect() as conn:
+            failed = list(
+                await conn.execute(select(TelegramUpdate).where(TelegramUpdate.status == "failed"))
+            )
+    finally:
+        await engine.dispose()
+    assert [(r.dedup_key, r.attempts) for r in failed] == [(f"u:{bad.update_id}", 1)]
+    assert "unstorable value" in (failed[0].last_error or "")

@@ -1,17 +1,38 @@
 """Udesk misbehaving while customers write and agents reply: 5xx bursts, answers later than
-the client waits, quota refusals, 9200 for a live session, the push URL unreachable.
-Every case ends with everything exactly once, in order, on both sides."""
+the client waits, quota refusals, 9200 for a live session, the push URL unreachable, a
+proxy's error page, a refused timestamp.  Every case ends with everything exactly once, in
+order, on both sides; only an answer that proves a message can never be taken
+dead-letters it."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from sqlalchemy import select
+
+from bridge.store.db import create_engine
+from bridge.store.tables import OutboundMessage, RecordStatus
 from tests.faults.rigs import Rig, open_rig
 from tests.faults.traffic import Traffic, eventually
+
+UNDELIVERED = "could not be delivered"  # the customer's "delivery_failed" text
 
 
 def _faulted(rig: Rig, path: str, kind: str) -> int:
     return sum(1 for c in rig.udesk.calls_to(path) if c.fault == kind)
+
+
+async def _dead_letters(database_url: str) -> list[OutboundMessage]:
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                select(OutboundMessage).where(OutboundMessage.status == RecordStatus.FAILED.value)
+            )
+            return list(rows)  # type: ignore[arg-type]
+    finally:
+        await engine.dispose()
 
 
 async def test_http_500_burst_on_messages(database_url: str, tmp_path: Path) -> None:
@@ -112,4 +133,44 @@ async def test_push_url_unreachable_then_caught_up(rig: Rig) -> None:
     await traffic.wait_arrived()
     await rig.bridge.parts.watchers.catch_up()  # a second catch-up finds nothing new
     await traffic.burst(writes=1, replies=2)
+    await traffic.check()
+
+
+@pytest.mark.parametrize(
+    ("kind", "base"), [("http_403", 7700), ("http_408", 7710), ("clock_skew", 7720)]
+)
+async def test_passing_refusals_are_retried_not_dead_lettered(
+    rig: Rig, kind: str, base: int
+) -> None:
+    # For 3 s every message meets a proxy's HTML error page (403 Forbidden, 408 Request
+    # Timeout) or Udesk's "timestamp expired" (a clock off by minutes), then Udesk answers
+    # again: the messages wait and arrive, once each; nobody is told they were lost.
+    traffic = Traffic(rig.udesk, rig.telegram, 2, base)
+    await traffic.connect()
+    rig.udesk.inject_fault("/im/messages", kind, duration=3, method="POST")
+    await traffic.burst(writes=2, replies=1)
+    await traffic.check(timeout=40)
+    assert _faulted(rig, "/im/messages", kind) >= 1
+    assert await _dead_letters(rig.database_url) == []
+    for c in traffic.customers:
+        assert not any(UNDELIVERED in t for t in traffic.chat_texts(c))
+
+
+async def test_a_permanent_refusal_still_dead_letters(rig: Rig) -> None:
+    traffic = Traffic(rig.udesk, rig.telegram, 1, 7730)
+    await traffic.connect()
+    await traffic.wait_arrived()
+    c = traffic.customers[0]
+    # 2062 "Missing parameters": Udesk refuses the message itself, and would again.
+    rig.udesk.inject_fault("/im/messages", "code_2062", count=1, method="POST")
+    rig.telegram.inject_text(c.user, "refused for good")
+    await eventually(
+        lambda: any(UNDELIVERED in t for t in traffic.chat_texts(c)),
+        what="the customer told the message was not delivered",
+    )
+    (dead,) = await _dead_letters(rig.database_url)
+    assert dead.attempts == 1 and "2062" in (dead.last_error or "")
+    assert _faulted(rig, "/im/messages", "code_2062") == 1  # not tried again
+    # The customer's line moves on.
+    await traffic.burst(writes=2, replies=1)
     await traffic.check()

@@ -326,3 +326,33 @@ async def test_redirect_fault_acts_as_a_portal_in_front_of_the_bot_api(
     assert sim.sent(USER) == []
     with pytest.raises(SimError, match="location"):
         sim.inject_fault("sendMessage", "redirect")
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("javascript://alert(1)", "Unsupported URL protocol"),
+        ("ftp://files.example.com/a.pdf", "Unsupported URL protocol"),
+        ("javascript:alert(1)", "Wrong port number specified in the URL"),
+        ("/kb/article/12", "URL host is empty"),
+        ("http://localhost:8080/", "Wrong HTTP URL"),
+    ],
+)
+async def test_a_refused_button_link_refuses_the_whole_message(
+    sim: TelegramSimulator, bot: telegram.Bot, url: str, reason: str
+) -> None:
+    sim.add_user(USER, "Ann")
+    markup = InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton("Ask", callback_data="b:1")],
+            [InlineKeyboardButton("Open", url=url)],
+        ]
+    )
+    with pytest.raises(BadRequest) as info:
+        await bot.send_message(USER, "answer", reply_markup=markup)
+    # python-telegram-bot capitalises the description; the server's is exactly this.
+    expected = f"inline keyboard button URL '{url}' is invalid: {reason}"
+    assert info.value.message.lower() == expected.lower()
+    assert sim.sent(USER) == []
+    taken = InlineKeyboardMarkup([[InlineKeyboardButton("Open", url="example.com/faq")]])
+    await bot.send_message(USER, "answer", reply_markup=taken)  # no scheme means http

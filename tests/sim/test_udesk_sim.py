@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import AsyncIterator
@@ -314,6 +315,26 @@ async def test_http_500_fault_twice_then_ok(
             statuses.append(response.status)
     assert statuses == [500, 500, 200]
     assert [c.fault for c in sim.calls] == ["http_500", "http_500", None]
+
+
+async def test_proxy_page_clock_skew_and_code_faults(
+    sim: UdeskSimulator, client: TestClient[Any, Any]
+) -> None:
+    sim.inject_fault("/im/agent_status", "http_403", count=1)
+    sim.inject_fault("/im/agent_status", "clock_skew", count=1)
+    sim.inject_fault("/im/agent_status", "code_2000", count=1)
+    answers = []
+    for _ in range(4):
+        params = signed_params(EMAIL, TOKEN)
+        async with client.get("/open_api_v1/im/agent_status", params=params) as response:
+            answers.append((response.status, response.content_type, await response.text()))
+    status, content_type, page = answers[0]
+    assert (status, content_type) == (403, "text/html")
+    assert "<title>403 Forbidden</title>" in page
+    assert json.loads(answers[1][2]) == {"code": 1002, "message": "timestamp expired"}
+    assert json.loads(answers[2][2])["code"] == 2000
+    assert json.loads(answers[3][2])["code"] == 1000
+    assert [c.code for c in sim.calls] == [None, 1002, 2000, 1000]
 
 
 async def test_robot_question_gets_a_robot_push(

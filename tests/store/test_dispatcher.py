@@ -9,8 +9,8 @@ import random
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bridge.store.db import session_factory
-from bridge.store.dispatcher import Dispatcher, Done, Outcome, Retry
+from bridge.store.db import create_engine, session_factory
+from bridge.store.dispatcher import Dispatcher, Done, Fail, Outcome, Retry
 from bridge.store.notify import Waker
 from bridge.store.queue import Claimed, DurableQueue, enqueue
 from bridge.store.tables import InboundMessage, RecordStatus
@@ -101,3 +101,33 @@ async def test_lines_move_without_waiting_for_the_poll_timer(engine: AsyncEngine
     finally:
         await asyncio.wait_for(dispatcher.stop(), 10)
     assert seen == ["early-0", "early-1", "early-2", "late-0"]
+
+
+async def test_an_outcome_the_database_refuses_is_kept_plainly_not_retried(
+    pg_url: str,
+) -> None:
+    """A dead letter whose error quotes a NUL from outside (PostgreSQL refuses it in text):
+    recorded once, escaped, and the record is not handled again when its lease runs out."""
+    engine = create_engine(pg_url)
+    sessions = session_factory(engine)
+    async with sessions.begin() as s:
+        await enqueue(s, InboundMessage, dedup_key="nul", lock="c0", kind="t", payload={})
+    queue = DurableQueue(sessions, InboundMessage, worker_id="w1", lease_seconds=1)
+    handled: list[int] = []
+
+    async def handler(record: Claimed) -> Outcome:
+        handled.append(record.id)
+        return Fail("Bad Request: button URL 'javascript:\x00' is invalid")
+
+    dispatcher = Dispatcher(queue, handler, waker=Waker(["x"]), channel="x", poll_interval=0.1)
+    dispatcher.start()
+    try:
+        await asyncio.sleep(3)  # three leases
+    finally:
+        await asyncio.wait_for(dispatcher.stop(), 15)
+    async with sessions() as s:
+        row = (await s.scalars(select(InboundMessage))).one()
+    await engine.dispose()
+    assert handled == [row.id]
+    assert (row.status, row.attempts) == (RecordStatus.FAILED.value, 1)
+    assert row.last_error == "Bad Request: button URL 'javascript:\\x00' is invalid"

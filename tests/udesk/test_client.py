@@ -22,6 +22,7 @@ from bridge.udesk import client as client_module
 from bridge.udesk.budget import Priority, RateBudget
 from bridge.udesk.client import UdeskClient, redact_text, redact_url
 from bridge.udesk.errors import (
+    PERMANENT,
     UdeskBadSignature,
     UdeskConnectionError,
     UdeskError,
@@ -32,6 +33,8 @@ from bridge.udesk.errors import (
     UdeskServerError,
     UdeskSessionGone,
     UdeskTimeoutError,
+    UdeskTransientError,
+    UdeskUnexpectedAnswer,
 )
 from bridge.udesk.wire import AgentAssignInfo, UrobotAssignInfo
 
@@ -194,13 +197,16 @@ async def test_the_simulator_accepts_our_signature(
     assert call.body["customer"]["open_api_token"] == "tg-100"
 
 
-async def test_wrong_token_is_bad_signature_not_retried(
+async def test_wrong_token_is_transient_but_not_retried_within_the_call(
     make_client: MakeClient, sim: UdeskSimulator
 ) -> None:
     client = make_client(api_token="wrong-token")
     with pytest.raises(UdeskBadSignature) as info:
         await client.queue_status("tg-1")
     assert info.value.code == 1001
+    # Transient: the operator fixing the token lets the waiting messages through; but not
+    # repeated within the call, where it cannot change and would only spend the quota.
+    assert isinstance(info.value, UdeskTransientError)
     assert client.calls == 1
     assert "wrong-token" not in str(info.value)
 
@@ -603,11 +609,39 @@ def test_redact_url() -> None:
     assert "6892f1b7" not in redact_text(f"Connection timeout to host {url} after 10s")
 
 
-async def test_errors_are_udesk_errors(client: UdeskClient, sim: UdeskSimulator) -> None:
-    sim.inject_fault("/im/agent_status", "http_404", count=1)
-    with pytest.raises(UdeskError) as info:
+@pytest.mark.parametrize("kind", ["http_403", "http_404", "http_408", "clock_skew", "code_7777"])
+async def test_answers_that_prove_nothing_are_retried(
+    client: UdeskClient, sim: UdeskSimulator, kind: str
+) -> None:
+    """A proxy's HTML error page, a refused timestamp, a code nobody documented: the next
+    attempt gets through."""
+    sim.inject_fault("/im/agent_status", kind, count=1)
+    await client.agent_status()
+    assert [c.fault for c in sim.calls_to("/im/agent_status")] == [kind, None]
+
+
+@pytest.mark.parametrize(
+    ("kind", "error"),
+    [("http_403", UdeskUnexpectedAnswer), ("clock_skew", UdeskBadSignature)],
+)
+async def test_transient_answers_stay_transient_when_attempts_run_out(
+    client: UdeskClient, sim: UdeskSimulator, kind: str, error: type[UdeskError]
+) -> None:
+    sim.inject_fault("/im/agent_status", kind)
+    with pytest.raises(error) as info:
         await client.agent_status()
-    assert isinstance(info.value, UdeskPermanentError)
+    assert isinstance(info.value, UdeskTransientError)
+    assert client.calls == 3
+
+
+@pytest.mark.parametrize("code", sorted(PERMANENT))
+async def test_only_the_permanent_codes_end_a_call_at_once(
+    client: UdeskClient, sim: UdeskSimulator, code: int
+) -> None:
+    sim.inject_fault("/im/agent_status", f"code_{code}")
+    with pytest.raises(UdeskPermanentError) as info:
+        await client.agent_status()
+    assert info.value.code == code and isinstance(info.value, PERMANENT[code].error)
     assert client.calls == 1
 
 

@@ -22,6 +22,7 @@ import aiohttp
 from aiohttp import web
 
 from . import formatting, media
+from .button_urls import button_url_problem
 from .formatting import EntityParseError, EntityValidationError, UnsupportedParseMode
 from .params import Params, read_params
 from .state import (
@@ -377,8 +378,12 @@ class BotApi:
             data = button["callback_data"]
             if not isinstance(data, str) or not 1 <= len(data.encode("utf-8")) <= 64:
                 raise bad_request("BUTTON_DATA_INVALID")
-        if "url" in button and formatting.check_link(str(button["url"])) is None:
-            raise bad_request(f"inline keyboard button URL '{button['url']}' is invalid")
+        if "url" in button:
+            problem = button_url_problem(str(button["url"]))
+            if problem is not None:
+                raise bad_request(
+                    f"inline keyboard button URL '{button['url']}' is invalid: {problem}"
+                )
 
     def _reply_to(self, params: Params, chat: SimChat) -> SimMessage | None:
         reply = params.get_json("reply_parameters", "can't parse reply parameters JSON object")

@@ -32,9 +32,11 @@ Python controls (``async`` ones push and wait for the push's outcome):
   content="Session closed") -> Session``
 - ``await advance_queue() -> list[Session]``
 - ``inject_fault(path_prefix="/", kind="http_500", *, count=None, duration=None,
-  delay=None, method=None) -> Fault``; ``clear_faults()``. Kinds: ``http_NNN``,
-  ``timeout`` (handled, answer held ``delay``=30 s), ``latency`` (``delay``=1 s, then
-  handled), ``quota``, ``session_gone``, ``assigning``. Faults apply after authentication.
+  delay=None, method=None) -> Fault``; ``clear_faults()``. Kinds: ``http_NNN`` (a
+  proxy's HTML error page), ``code_NNNN`` (that Udesk code, not handled), ``clock_skew``
+  (1002 "timestamp expired"), ``timeout`` (handled, answer held ``delay``=30 s),
+  ``latency`` (``delay``=1 s, then handled), ``quota``, ``session_gone``, ``assigning``.
+  Faults apply after authentication.
 - ``await ticket_reply(ticket_id, content, internal=False, agent_id=None) -> TicketReply``;
   ``set_ticket_status(ticket_id, "resolved") -> Ticket``
 - ``await field_push(url, payload)``, ``await push_read_status(session_id, message_ids)``,

@@ -10,6 +10,8 @@ from bridge.udesk.errors import CODE_BAD_SIGNATURE, CODE_NONCE_OR_TIMESTAMP
 from bridge.udesk.signing import SIGN_VERSION, verify_sign
 
 AUTH_PARAMS = frozenset({"email", "timestamp", "nonce", "sign", "sign_version"})
+# The answer to a timestamp further than the tolerance from Udesk's clock.
+TIMESTAMP_EXPIRED = {"code": CODE_NONCE_OR_TIMESTAMP, "message": "timestamp expired"}
 
 
 class Gatekeeper:
@@ -46,7 +48,7 @@ class Gatekeeper:
         except ValueError:
             skew = float("inf")
         if skew > self.timestamp_tolerance:
-            return {"code": CODE_NONCE_OR_TIMESTAMP, "message": "timestamp expired"}
+            return dict(TIMESTAMP_EXPIRED)
         self._forget_nonces(now)
         if nonce in self._nonces:
             return {"code": CODE_NONCE_OR_TIMESTAMP, "message": "nonce already used"}

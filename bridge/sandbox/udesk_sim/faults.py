@@ -6,7 +6,12 @@ import re
 import time
 from dataclasses import dataclass, field
 
-# http_500 / http_502 / ...: that HTTP status with a non-JSON body.
+# http_500 / http_403 / ...: that HTTP status with an HTML error page, as a reverse proxy,
+#   firewall or load balancer in front of Udesk answers (not JSON, no code).
+# code_2000 / code_9200 / ...: HTTP 200 with that Udesk code in the JSON body, without
+#   handling the request (the vendor's error answers, for a refusal on demand).
+# clock_skew: the gate's answer to a timestamp too far from Udesk's clock (1002
+#   "timestamp expired"), as when the bridge's clock (or Udesk's) is off by minutes.
 # timeout: the request is handled, then the answer is held for ``delay`` seconds (longer
 #   than a client waits), so the effect happens but the client never learns it: the case
 #   that tests a client's idempotency.
@@ -15,17 +20,27 @@ from dataclasses import dataclass, field
 # session_gone: 9200 (2062 on message_preview), without touching the session.
 # assigning: the documented "assignment threshold" 2001 answer with count 0 (on
 #   /im/queue_status: status "Assigning").
-FAULT_KINDS = ("timeout", "latency", "quota", "session_gone", "assigning")
+FAULT_KINDS = ("timeout", "latency", "quota", "session_gone", "assigning", "clock_skew")
 _HTTP_KIND = re.compile(r"^http_([45]\d\d)$")
+_CODE_KIND = re.compile(r"^code_(\d{3,6})$")
 DEFAULT_DELAY = {"timeout": 30.0, "latency": 1.0}
 
 
 def is_valid_kind(kind: str) -> bool:
-    return kind in FAULT_KINDS or _HTTP_KIND.match(kind) is not None
+    return (
+        kind in FAULT_KINDS
+        or _HTTP_KIND.match(kind) is not None
+        or _CODE_KIND.match(kind) is not None
+    )
 
 
 def http_status_of(kind: str) -> int | None:
     match = _HTTP_KIND.match(kind)
+    return int(match.group(1)) if match else None
+
+
+def udesk_code_of(kind: str) -> int | None:
+    match = _CODE_KIND.match(kind)
     return int(match.group(1)) if match else None
 
 
@@ -66,7 +81,9 @@ class FaultBook:
         method: str | None = None,
     ) -> Fault:
         if not is_valid_kind(kind):
-            raise ValueError(f"unknown fault kind {kind!r}; use http_NNN or one of {FAULT_KINDS}")
+            raise ValueError(
+                f"unknown fault kind {kind!r}; use http_NNN, code_NNNN or one of {FAULT_KINDS}"
+            )
         if not path_prefix.startswith("/"):
             path_prefix = "/" + path_prefix
         fault = Fault(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -21,8 +22,8 @@ from bridge.udesk.errors import (
 from .api_customers import CustomersApi
 from .api_im import ImApi
 from .api_tickets import TicketsApi
-from .auth import AUTH_PARAMS
-from .faults import Fault, http_status_of
+from .auth import AUTH_PARAMS, TIMESTAMP_EXPIRED
+from .faults import Fault, http_status_of, udesk_code_of
 from .params import BODY_KEY, Answer, InvalidJson, read_body
 from .shapes import MSG_QUOTA, MSG_SESSION_GONE, udesk
 from .state import RecordedCall
@@ -110,7 +111,12 @@ async def _faulty(
 ) -> web.Response:
     status = http_status_of(fault.kind)
     if status is not None:
-        return web.Response(status=status, text=f"{status} simulated fault")
+        return proxy_page(status)
+    code = udesk_code_of(fault.kind)
+    if code is not None:
+        return udesk(code, f"simulated answer {code}")
+    if fault.kind == "clock_skew":
+        return web.json_response(TIMESTAMP_EXPIRED)
     if fault.kind == "quota":
         return udesk(CODE_QUOTA_EXCEEDED, MSG_QUOTA)
     if fault.kind == "session_gone":
@@ -133,6 +139,20 @@ async def _faulty(
     response = await _handle(sim, request, handler)
     await sim.sleep(fault.delay)
     return response
+
+
+def proxy_page(status: int) -> web.Response:
+    """The HTML error page nginx (in front of Udesk, or a corporate proxy) answers with."""
+    try:
+        title = f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:  # a status with no standard name (e.g. nginx's 499)
+        title = f"{status} Error"
+    page = (
+        f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n"
+        f"<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n"
+        "</body>\r\n</html>\r\n"
+    )
+    return web.Response(status=status, text=page, content_type="text/html")
 
 
 def _code_of(response: web.Response) -> int | None:
