@@ -20,79 +20,18 @@ import asyncio
 import random
 import tempfile
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import asyncpg
-from aiohttp import web
 
-from bridge.sandbox.telegram_sim import TelegramSimulator
-from bridge.sandbox.udesk_sim import UdeskSimulator
 from bridge.store.db import asyncpg_dsn
 from tests.bench.common import fresh_database, machine, percentile
-from tests.e2e.conftest import BOT_TOKEN, PUSH_SECRET, free_port, start_udesk
-from tests.e2e.test_replicas import RoundRobin
+from tests.cluster import open_cluster
 from tests.faults.traffic import Traffic, collapse_adjacent, once_in_order_problems
-from tests.processes import BridgeProcess, bridge_env
 
 LEASE = "60s"
 TABLES = ("telegram_updates", "outbound_messages", "inbound_messages")
-
-
-@asynccontextmanager
-async def replicas(
-    url: str,
-) -> AsyncIterator[tuple[UdeskSimulator, TelegramSimulator, list[BridgeProcess]]]:
-    proxy_port, udesk_port = free_port(), free_port()
-    ports = [free_port(), free_port()]
-    proxy = RoundRobin(ports)
-    proxy.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True))
-    app = web.Application(client_max_size=2 * 1024 * 1024)
-    app.router.add_route("*", "/{tail:.*}", proxy.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", proxy_port).start()
-    public = f"http://127.0.0.1:{proxy_port}"
-    udesk, udesk_runner = await start_udesk(udesk_port, f"{public}/udesk/push/{PUSH_SECRET}")
-    udesk.set_agent(1, "Tom", online=True, capacity=100000)
-    telegram = TelegramSimulator(bot_token=BOT_TOKEN)
-    root = await telegram.start()
-    with tempfile.TemporaryDirectory() as media:
-        bridges = [
-            BridgeProcess(
-                bridge_env(
-                    url,
-                    Path(media),
-                    port,
-                    udesk_port,
-                    root,
-                    LOG_LEVEL="WARNING",
-                    QUEUE_LEASE=LEASE,
-                    UDESK_TIMEOUT="10s",
-                    TELEGRAM_MODE="webhook",
-                    TELEGRAM_WEBHOOK_SECRET="webhook-secret-for-tests",
-                    TELEGRAM_RATE_LIMIT="unlimited",
-                    TELEGRAM_CHAT_RATE_LIMIT="unlimited",
-                    PUBLIC_URL=public,
-                ),
-                port,
-            )
-            for port in ports
-        ]
-        try:
-            for bridge in bridges:
-                await bridge.start()
-            yield udesk, telegram, bridges
-        finally:
-            for bridge in bridges:
-                await bridge.stop()
-            await telegram.stop()
-            await udesk_runner.cleanup()
-            await proxy.http.close()
-            await runner.cleanup()
 
 
 async def _held_by(db: Any, pid: int) -> dict[str, list[int]]:
@@ -136,9 +75,26 @@ async def _talk(traffic: Traffic, stop: asyncio.Event, rnd: random.Random) -> No
 
 async def main(kills: int = 20, customers: int = 12, seed: int = 20261205) -> dict[str, Any]:
     rnd = random.Random(seed)
+    with tempfile.TemporaryDirectory() as media:
+        return await _loop(kills, customers, rnd, Path(media))
+
+
+async def _loop(kills: int, customers: int, rnd: random.Random, media: Path) -> dict[str, Any]:
     recoveries: list[float] = []
-    kill_times: list[float] = []
-    async with fresh_database() as url, replicas(url) as (udesk, telegram, bridges):
+    async with (
+        fresh_database() as url,
+        open_cluster(
+            url,
+            media,
+            agent_capacity=100000,
+            LOG_LEVEL="WARNING",
+            QUEUE_LEASE=LEASE,
+            UDESK_TIMEOUT="10s",
+            TELEGRAM_RATE_LIMIT="unlimited",
+            TELEGRAM_CHAT_RATE_LIMIT="unlimited",
+        ) as cluster,
+    ):
+        udesk, telegram, bridges = cluster.udesk, cluster.telegram, cluster.bridges
         db = await asyncpg.connect(asyncpg_dsn(url))
         traffic = Traffic(udesk, telegram, customers, 9500)
         try:
@@ -160,7 +116,6 @@ async def main(kills: int = 20, customers: int = 12, seed: int = 20261205) -> di
                 pid = victim.proc.pid
                 await victim.kill()
                 killed = time.monotonic()
-                kill_times.append(time.time())
                 held = await _held_by(db, pid)
                 restart = asyncio.create_task(victim.start())
                 while not await _all_finished(db, held):  # noqa: ASYNC110 (polls the database)

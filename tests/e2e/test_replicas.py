@@ -7,56 +7,24 @@ chat once and in order, whichever replica took it.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import os
 import signal
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
-from aiohttp import web
 from sqlalchemy import text
 
 from bridge.sandbox.telegram_sim import TelegramSimulator
 from bridge.store.db import create_engine
-from tests.e2e.conftest import BOT_TOKEN, PUSH_SECRET, free_port, start_udesk
+from tests.cluster import open_cluster
+from tests.e2e.conftest import BOT_TOKEN, free_port, start_udesk
 from tests.processes import BridgeProcess, bridge_env
 
 CUSTOMERS = 8
 MESSAGES = 8
 REPLIES = 5
-
-
-class RoundRobin:
-    """A tiny reverse proxy: like nginx's upstream, it tries the next replica when one is
-    down."""
-
-    def __init__(self, ports: list[int]) -> None:
-        self.ports = ports
-        self.turn = itertools.cycle(range(len(ports)))
-        self.http: aiohttp.ClientSession | None = None
-
-    async def handle(self, request: web.Request) -> web.Response:
-        assert self.http is not None
-        body = await request.read()
-        headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
-        # Each request walks the ring from its own starting point: with a shared cycle,
-        # concurrent requests would take each other's turns and one could meet the dead
-        # replica on every try.
-        start = next(self.turn)
-        for attempt in range(2 * len(self.ports)):
-            port = self.ports[(start + attempt) % len(self.ports)]
-            url = f"http://127.0.0.1:{port}{request.rel_url}"
-            try:
-                async with self.http.request(
-                    request.method, url, data=body, headers=headers
-                ) as response:
-                    return web.Response(status=response.status, body=await response.read())
-            except aiohttp.ClientConnectionError:
-                continue
-        return web.Response(status=502)
 
 
 DIAGNOSE: list[Callable[[], Any]] = []
@@ -75,75 +43,35 @@ async def _wait(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
 
 @pytest.fixture
 async def cluster(pg_url: str, tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
-    proxy_port, udesk_port = free_port(), free_port()
-    ports = [free_port(), free_port()]
-    proxy = RoundRobin(ports)
-    # A fresh connection per request, so a killed replica's pooled connection is never reused.
-    proxy.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True))
-    app = web.Application(client_max_size=2 * 1024 * 1024)
-    app.router.add_route("*", "/{tail:.*}", proxy.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", proxy_port).start()
-    public = f"http://127.0.0.1:{proxy_port}"
-    udesk, udesk_runner = await start_udesk(udesk_port, f"{public}/udesk/push/{PUSH_SECRET}")
-    udesk.set_agent(1, "Tom", capacity=1000)
-    telegram = TelegramSimulator(bot_token=BOT_TOKEN)
-    root = await telegram.start()
-    media = tmp_path / "media"  # shared, as the deployment guide asks
-    bridges = [
-        BridgeProcess(
-            bridge_env(
-                pg_url,
-                media,
-                port,
-                udesk_port,
-                root,
-                TELEGRAM_MODE="webhook",
-                TELEGRAM_WEBHOOK_SECRET="webhook-secret-for-tests",
-                PUBLIC_URL=public,
-            ),
-            port,
-            log=tmp_path / f"replica-{port}.log",
-        )
-        for port in ports
-    ]
+    async with open_cluster(pg_url, tmp_path / "media", logs=tmp_path) as c:
+        udesk, telegram, bridges = c.udesk, c.telegram, c.bridges
 
-    async def diagnose() -> None:
-        """On a timeout: what each live replica is waiting on (SIGUSR1 logs its tasks) and
-        what is still pending in the queues."""
-        for b in bridges:
-            if b.proc and b.proc.returncode is None:
-                os.kill(b.proc.pid, signal.SIGUSR1)
-        await asyncio.sleep(1)
-        engine = create_engine(pg_url)
-        async with engine.connect() as c:
-            for table in ("telegram_updates", "outbound_messages", "inbound_messages"):
-                rows = await c.execute(
-                    text(
-                        f"select id, lock, status, attempts, worker, last_error, scheduled_at,"
-                        f" lease_expires_at, now() from {table} where status != 'done' order by id"
+        async def diagnose() -> None:
+            """On a timeout: what each live replica is waiting on (SIGUSR1 logs its tasks)
+            and what is still pending in the queues."""
+            for b in bridges:
+                if b.proc and b.proc.returncode is None:
+                    os.kill(b.proc.pid, signal.SIGUSR1)
+            await asyncio.sleep(1)
+            engine = create_engine(pg_url)
+            async with engine.connect() as conn:
+                for table in ("telegram_updates", "outbound_messages", "inbound_messages"):
+                    rows = await conn.execute(
+                        text(
+                            f"select id, lock, status, attempts, worker, last_error, "
+                            f"scheduled_at, lease_expires_at, now() from {table} "
+                            "where status != 'done' order by id"
+                        )
                     )
-                )
-                for row in rows:
-                    print("ROW", table, row)
-        await engine.dispose()
-        print("PUSHES", [(a.status, a.error) for a in udesk.push_log if not a.ok])
-        for i in range(CUSTOMERS):
-            print("CHAT", 9000 + i, [m.text for m in telegram.sent(9000 + i)])
+                    for row in rows:
+                        print("ROW", table, row)
+            await engine.dispose()
+            print("PUSHES", [(a.status, a.error) for a in udesk.push_log if not a.ok])
+            for i in range(CUSTOMERS):
+                print("CHAT", 9000 + i, [m.text for m in telegram.sent(9000 + i)])
 
-    DIAGNOSE[:] = [diagnose]
-    try:
-        for bridge in bridges:  # inside: one failing to start stops the others
-            await bridge.start()
+        DIAGNOSE[:] = [diagnose]
         yield {"udesk": udesk, "telegram": telegram, "bridges": bridges, "url": pg_url}
-    finally:
-        for bridge in bridges:
-            await bridge.stop()
-        await telegram.stop()
-        await udesk_runner.cleanup()
-        await proxy.http.close()
-        await runner.cleanup()
 
 
 @pytest.mark.timeout(120)

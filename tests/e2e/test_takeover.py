@@ -11,16 +11,14 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
-from aiohttp import web
 from sqlalchemy import text
 
 from bridge.sandbox.telegram_sim import TelegramSimulator
 from bridge.sandbox.udesk_sim import UdeskSimulator
 from bridge.store.db import create_engine
+from tests.cluster import Cluster, open_cluster
 from tests.e2e.conftest import BOT_TOKEN, PUSH_SECRET, free_port, start_udesk
-from tests.e2e.test_replicas import RoundRobin
 from tests.processes import BridgeProcess, bridge_env
 
 USER = {"id": 7301, "first_name": "Ana", "language_code": "en"}
@@ -98,54 +96,14 @@ async def test_restarted_bridge_takes_over_in_seconds(one_bridge: tuple[Any, ...
 
 
 @pytest.fixture
-async def two_replicas(pg_url: str, tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
-    proxy_port, udesk_port = free_port(), free_port()
-    ports = [free_port(), free_port()]
-    proxy = RoundRobin(ports)
-    proxy.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True))
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", proxy.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", proxy_port).start()
-    public = f"http://127.0.0.1:{proxy_port}"
-    udesk, udesk_runner = await start_udesk(udesk_port, f"{public}/udesk/push/{PUSH_SECRET}")
-    udesk.set_agent(1, "Tom", capacity=5)
-    telegram = TelegramSimulator(bot_token=BOT_TOKEN)
-    root = await telegram.start()
-    bridges = {
-        port: BridgeProcess(
-            bridge_env(
-                pg_url,
-                tmp_path / "media",
-                port,
-                udesk_port,
-                root,
-                QUEUE_LEASE=LEASE,
-                UDESK_TIMEOUT="10s",
-                TELEGRAM_MODE="webhook",
-                TELEGRAM_WEBHOOK_SECRET="webhook-secret-for-tests",
-                PUBLIC_URL=public,
-            ),
-            port,
-            log=tmp_path / f"replica-{port}.log",
-        )
-        for port in ports
-    }
-    try:
-        for bridge in bridges.values():
-            await bridge.start()
-        yield {"udesk": udesk, "telegram": telegram, "bridges": bridges, "url": pg_url}
-    finally:
-        for bridge in bridges.values():
-            await bridge.stop()
-        await telegram.stop()
-        await udesk_runner.cleanup()
-        await proxy.http.close()
-        await runner.cleanup()
+async def two_replicas(pg_url: str, tmp_path: Path) -> AsyncIterator[Cluster]:
+    async with open_cluster(
+        pg_url, tmp_path / "media", logs=tmp_path, QUEUE_LEASE=LEASE, UDESK_TIMEOUT="10s"
+    ) as cluster:
+        yield cluster
 
 
-async def _holder(url: str, bridges: dict[int, BridgeProcess]) -> BridgeProcess:
+async def _holder(url: str, bridges: list[BridgeProcess]) -> BridgeProcess:
     """The replica whose worker holds the customer's message (its pid is in the id)."""
     engine = create_engine(url)
     try:
@@ -156,19 +114,19 @@ async def _holder(url: str, bridges: dict[int, BridgeProcess]) -> BridgeProcess:
     finally:
         await engine.dispose()
     assert worker, "no message in flight"
-    for bridge in bridges.values():
+    for bridge in bridges:
         assert bridge.proc is not None
         if f"-{bridge.proc.pid}-" in worker:
             return bridge
     raise AssertionError(f"no replica is {worker}")
 
 
-async def test_surviving_replica_takes_over_in_seconds(two_replicas: dict[str, Any]) -> None:
-    udesk, telegram = two_replicas["udesk"], two_replicas["telegram"]
+async def test_surviving_replica_takes_over_in_seconds(two_replicas: Cluster) -> None:
+    udesk, telegram = two_replicas.udesk, two_replicas.telegram
     telegram.inject_text(USER, "hello")
     await _until(lambda: _contents(udesk) == ["hello"], timeout=20)
     await _hang_on_next_message(udesk, telegram)
-    victim = await _holder(two_replicas["url"], two_replicas["bridges"])
+    victim = await _holder(two_replicas.database_url, two_replicas.bridges)
     await victim.kill()
     killed = time.monotonic()
     telegram.inject_text(USER, "next")
