@@ -53,7 +53,6 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         problems.extend(exc.problems)
         settings = None
-    # --- routing file (issue "Routing that admins tune"): checked even if settings fail ---
     from bridge.admin.explain import check_routing, routing_file_from
 
     routing_file = settings.routing_file if settings else routing_file_from(None, args.config)
@@ -62,7 +61,6 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         print(f"{len(routing_problems)} problem(s) in the routing file:", file=sys.stderr)
         for line in routing_problems:
             print(f"  {line}", file=sys.stderr)
-    # --- end routing file ---
     if problems:
         print(f"{len(problems)} problem(s) in the settings:", file=sys.stderr)
         for line in problems:
@@ -78,9 +76,6 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     for line in routing_summary:
         print(line)
     return 0
-
-
-# --- routing explain (issue "Routing that admins tune"; bridge/admin/explain.py) ------------
 
 
 def cmd_routing_explain(args: argparse.Namespace) -> int:
@@ -151,10 +146,7 @@ def _add_routing(commands: Any) -> None:
     exp.set_defaults(func=cmd_routing_explain)
 
 
-# --- end routing explain --------------------------------------------------------------------
-
-
-# --- sandbox (bridge/sandbox/run.py) ----------------------------------------------------------
+# sandbox (bridge/sandbox/run.py)
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
@@ -195,12 +187,6 @@ def _add_sandbox(commands: Any) -> None:
     sandbox.set_defaults(func=cmd_sandbox)
 
 
-# --- end sandbox --------------------------------------------------------------------------------
-
-
-# --- deeplink (issue "identity"; bridge/core/deeplinks.py) ---------------------------------------
-
-
 def cmd_deeplink(args: argparse.Namespace) -> int:
     import os
 
@@ -237,12 +223,6 @@ def _add_deeplink(commands: Any) -> None:
     link.add_argument("--ttl", default="7d", help="how long the link is valid (default 7d)")
     link.add_argument("--bot", metavar="USERNAME", help="print https://t.me/USERNAME?start=…")
     link.set_defaults(func=cmd_deeplink)
-
-
-# --- end deeplink ------------------------------------------------------------------------------
-
-
-# --- customers export / erase (issue "privacy"; bridge/privacy/commands.py) -------------------
 
 
 def _customer_command(args: argparse.Namespace) -> int:
@@ -306,9 +286,6 @@ def _add_customers(commands: Any) -> None:
         "--yes", action="store_true", help="do not ask (required when stdin is not a terminal)"
     )
     erase.add_argument("--json", action="store_true", help="print the report as JSON")
-
-
-# --- end customers ------------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:

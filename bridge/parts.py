@@ -105,8 +105,6 @@ class Parts:
     def texts(self) -> Texts:
         return self.router.texts
 
-    # --- routing and admin API (issue "Routing that admins tune") -----------------------
-
     def reload_routing(self, trigger: str = "admin") -> list[str]:
         """Re-read ROUTING_FILE and swap it in atomically; returns the problems (empty when
         reloaded).  A broken file is refused and the rules in force stay."""
@@ -120,10 +118,6 @@ class Parts:
         api = AdminApi(token.get_secret_value(), ops, self.router, self.reload_routing)
         api.add_routes(app)
 
-    # --- end routing and admin API ------------------------------------------------------
-
-    # --- observability (issue "observability": /metrics, /readyz) ----------------------
-
     def _add_observability(self, app: web.Application) -> None:
         from bridge.web import health, metrics_route
 
@@ -135,8 +129,6 @@ class Parts:
             bot=self.ptb.bot if s.telegram_mode == "webhook" else None,
             webhook_url=f"{s.public_url}/telegram/webhook",
         )
-
-    # --- end observability --------------------------------------------------------------
 
     def add_routes(self, app: web.Application) -> None:
         s = self.settings
@@ -159,8 +151,6 @@ class Parts:
         self._add_admin_routes(app)
         self._add_identity_routes(app)
 
-    # --- identity (call center, field push; issue "identity") ---------------------------
-
     def _add_identity_routes(self, app: web.Application) -> None:
         from bridge.udesk.customer_token_route import customer_token_handler
         from bridge.udesk.field_push_route import field_push_handler
@@ -174,8 +164,6 @@ class Parts:
         app.router.add_post(
             "/udesk/field-push/{secret}", field_push_handler(self.sessions, secret, region)
         )
-
-    # --- end identity -------------------------------------------------------------------
 
     async def _budget_check(self) -> str:
         available = self.budget.tokens_available()
@@ -228,8 +216,7 @@ class Parts:
         ]
         if self.presence is not None:
             background.append(self.supervisor.run("database presence", self.presence.keep))
-        # --- privacy: the retention purge job (leader only; PURGE_INTERVAL=0 turns it off) ---
-        if s.purge_interval > 0:
+        if s.purge_interval > 0:  # the retention purge, leader only; PURGE_INTERVAL=0: off
             purger = Purger(
                 self.sessions,
                 Retention.from_settings(s),
@@ -237,7 +224,6 @@ class Parts:
                 interval=s.purge_interval,
             )
             background.append(run("purge", purger.run))
-        # --- end privacy ---
         return background
 
     async def _start_intake(self) -> list[asyncio.Task[Any]]:
@@ -303,12 +289,11 @@ def load_router(settings: Settings) -> Router:
 async def build_parts(settings: Settings, engine: AsyncEngine, lifecycle: Lifecycle) -> Parts:
     s = settings
     router = load_router(s)  # first: a broken routing file stops the start, nothing to undo
-    # --- identity: process-wide settings read by intake (phones, deep links) ---
+    # Process-wide settings read by intake (phones, deep links).
     from bridge.core import deeplinks, phones
 
     phones.configure(s.phone_default_region)
     deeplinks.configure(s.deeplink_secret.get_secret_value() if s.deeplink_secret else None)
-    # --- end identity ---
     poller_lock = None
     if s.telegram_mode == "polling" and s.bridge_role != "worker":  # a worker never polls
         # Before anything listens: a second poller is refused with a clear message.
@@ -444,7 +429,7 @@ async def build_parts(settings: Settings, engine: AsyncEngine, lifecycle: Lifecy
         tickets=tickets,
         queue_max_wait=lambda: router.queue_max_wait,
     )
-    # --- privacy: a confirmed /forget is an outbound "erase" record (bridge/privacy/forget.py)
+    # A confirmed /forget is an outbound "erase" record (bridge/privacy/forget.py).
     forget = ForgetHandler(
         Eraser(sessions, udesk, media_dir=s.media_dir),
         sender,
@@ -452,7 +437,6 @@ async def build_parts(settings: Settings, engine: AsyncEngine, lifecycle: Lifecy
         outbound.handle,
         deadline=s.delivery_deadline,
     )
-    # --- end privacy ---
     return Parts(
         settings=s,
         engine=engine,

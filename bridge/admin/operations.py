@@ -103,8 +103,6 @@ class AdminOps:
     texts: Any  # () -> Texts: the texts in force (routing reloads change them)
     media_dir: Path | None = None  # MEDIA_DIR, for erasures
 
-    # --- privacy: export and erasure (issue "privacy"; bridge/privacy) -------------------
-
     async def export_customer(self, telegram_user_id: int) -> dict[str, Any]:
         return await export_person(self.sessions, telegram_user_id)
 
@@ -122,8 +120,6 @@ class AdminOps:
                 f"{', '.join(report.remaining)}. POST again to resume.",
             )
         return report.to_json()
-
-    # --- end privacy ---------------------------------------------------------------------
 
     # --- reads ---------------------------------------------------------------------------
 

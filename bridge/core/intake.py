@@ -256,8 +256,6 @@ async def _command(
         await say(session, texts, customer, "help", dedup_key=f"bot:{key}")
 
 
-# --- privacy: /forget (FORGET_COMMAND; the erasure is bridge/privacy/forget.py) ------------
-
 FORGET_KIND = "erase"  # the outbound record a confirmed /forget becomes
 
 
@@ -283,6 +281,3 @@ async def _confirms_forget(
         return False
     row = await session.get(ButtonAction, action_id)
     return row is not None and row.customer_id == customer.id and row.action.get("t") == "forget"
-
-
-# --- end privacy ------------------------------------------------------------------------

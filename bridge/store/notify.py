@@ -85,7 +85,7 @@ def mark(session: AsyncSession, channel: str) -> None:
 def waking_sessions(engine: AsyncEngine, waker: Waker) -> async_sessionmaker[AsyncSession]:
     """A session factory whose commits wake the dispatchers of the queues they wrote to.
 
-    Code that writes a queue record marks the channel (``bridge.core.intake.touched``); just
+    Code that writes a queue record marks the channel (``mark``); just
     before the commit the marks become ``pg_notify`` calls (so other replicas wake) and
     right after it this process's own dispatchers are woken.  No call site has to remember.
     """

@@ -247,8 +247,6 @@ class UdeskGateway:
                 found.append(message)
         return found
 
-    # --- erasure (issue "privacy"; bridge/privacy/erase.py) ------------------------------
-
     async def find_customer_id(self, token: str) -> int | None:
         """The Udesk id of the customer with this ``open_api_token``; None if there is none."""
         async with _translate:
@@ -272,5 +270,3 @@ class UdeskGateway:
                     return False
                 raise
         return True
-
-    # --- end erasure ---------------------------------------------------------------------

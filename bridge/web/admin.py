@@ -134,8 +134,6 @@ class AdminApi:
             raise AdminError(422, "routing_file_invalid", detail)
         return web.json_response({"status": "reloaded", "routing": self.router.config.describe()})
 
-    # --- privacy (issue "privacy") ------------------------------------------------------
-
     async def export_customer(self, request: web.Request) -> web.Response:
         user = int(request.match_info["telegram_user_id"])
         return web.json_response(await self.ops.export_customer(user))
@@ -152,8 +150,6 @@ class AdminApi:
             raise AdminError(400, "bad_request", 'the body is {"dry_run": true|false}')
         report = await self.ops.erase_customer(user, dry_run=dry_run)
         return web.json_response(report)
-
-    # --- end privacy ---------------------------------------------------------------------
 
     async def unknown(self, request: web.Request) -> web.Response:
         raise AdminError(404, "not_found", f"no admin endpoint {request.method} {request.path}")
