@@ -289,11 +289,6 @@ def load_router(settings: Settings) -> Router:
 async def build_parts(settings: Settings, engine: AsyncEngine, lifecycle: Lifecycle) -> Parts:
     s = settings
     router = load_router(s)  # first: a broken routing file stops the start, nothing to undo
-    # Process-wide settings read by intake (phones, deep links).
-    from bridge.core import deeplinks, phones
-
-    phones.configure(s.phone_default_region)
-    deeplinks.configure(s.deeplink_secret.get_secret_value() if s.deeplink_secret else None)
     poller_lock = None
     if s.telegram_mode == "polling" and s.bridge_role != "worker":  # a worker never polls
         # Before anything listens: a second poller is refused with a clear message.
@@ -417,6 +412,10 @@ async def build_parts(settings: Settings, engine: AsyncEngine, lifecycle: Lifecy
         queues["updates"],
         lambda: router.texts,
         album_debounce=s.album_debounce,
+        identity=intake.Identity(
+            phone_region=s.phone_default_region,
+            deeplink_secret=s.deeplink_secret.get_secret_value() if s.deeplink_secret else None,
+        ),
     )
     leader = LeaderLock(engine, LEADER_LOCK_KEY)
     watchers = Watchers(

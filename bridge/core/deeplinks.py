@@ -47,18 +47,9 @@ MAC_CHARS = 14  # len(base64url(10 bytes)) without padding
 OWN_PREFIX = "tg-"  # the bridge's own customer tokens (bridge.store.customers.token_for)
 _ALLOWED = re.compile(r"^[A-Za-z0-9_-]+$")
 
-_secret: str | None = None
-
 
 class LinkError(ValueError):
     """A link that cannot be made (e.g. a token too long for Telegram's 64 characters)."""
-
-
-def configure(secret: str | None) -> None:
-    """Set DEEPLINK_SECRET (None: links are not verified, every payload is a routing hint).
-    Process-wide: the daemon calls it once at start (``build_parts``)."""
-    global _secret
-    _secret = secret or None
 
 
 def _b64(data: bytes) -> str:
@@ -145,11 +136,13 @@ async def _holder(session: AsyncSession, customer: Customer, token: str) -> int 
     )
 
 
-async def link_from_start(session: AsyncSession, customer: Customer, payload: str) -> bool:
+async def link_from_start(
+    session: AsyncSession, customer: Customer, payload: str, secret: str | None
+) -> bool:
     """Handle a /start payload: True when it is a valid signed link (linked, or refused
     because another Telegram user holds that Udesk customer); False when it is only a
-    routing hint."""
-    token = verify(payload, _secret)
+    routing hint.  ``secret``: DEEPLINK_SECRET (None: every payload is a routing hint)."""
+    token = verify(payload, secret or None)
     if token is None:
         return False
     if token == customer.customer_token:

@@ -9,6 +9,7 @@ none of it.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -162,8 +163,22 @@ async def say(
     )
 
 
+@dataclass(frozen=True)
+class Identity:
+    """What intake needs to know who a customer is: the region of phone numbers written
+    without a country code (PHONE_DEFAULT_REGION) and the deep links' DEEPLINK_SECRET."""
+
+    phone_region: str = phones.DEFAULT_REGION
+    deeplink_secret: str | None = None
+
+
 async def accept(
-    session: AsyncSession, texts: Texts, incoming: Incoming, *, album_debounce: float
+    session: AsyncSession,
+    texts: Texts,
+    incoming: Incoming,
+    *,
+    album_debounce: float,
+    identity: Identity,
 ) -> Customer:
     """Record everything one update means; the caller commits."""
     customer, name_changed = await customers.upsert_from_user(session, incoming.user)
@@ -197,11 +212,11 @@ async def accept(
 
     chat = incoming.user.chat_id
     if isinstance(event, Command):
-        await _command(session, texts, customer, chat, event)
+        await _command(session, texts, customer, chat, event, identity.deeplink_secret)
     elif isinstance(event, CustomerMessage):
         if event.contact_is_self and event.contact_phone:
             # identity: stored as E.164 so the call center's lookup finds it
-            phone = phones.normalise(event.contact_phone, international=True)
+            phone = phones.normalise(event.contact_phone, identity.phone_region, international=True)
             customer.phone = phone or customer.phone
         delay = album_debounce if event.media_group_id else 0.0
         await to_udesk(
@@ -238,12 +253,20 @@ async def accept(
 
 
 async def _command(
-    session: AsyncSession, texts: Texts, customer: Customer, chat: int, command: Command
+    session: AsyncSession,
+    texts: Texts,
+    customer: Customer,
+    chat: int,
+    command: Command,
+    deeplink_secret: str | None,
 ) -> None:
     key = message_key(chat, command)
     if command.name == "start":
         # identity: a signed deep link links the customer; anything else is a routing hint
-        if command.args and not await deeplinks.link_from_start(session, customer, command.args):
+        linked = command.args and await deeplinks.link_from_start(
+            session, customer, command.args, deeplink_secret
+        )
+        if command.args and not linked:
             customer.start_param = command.args[:200]
         await say(session, texts, customer, "greeting", dedup_key=f"bot:{key}")
     elif command.name in UDESK_COMMANDS:

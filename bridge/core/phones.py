@@ -23,19 +23,6 @@ import phonenumbers
 DEFAULT_REGION = "CN"
 MAX_LENGTH = 32  # customers.phone
 
-_region = DEFAULT_REGION
-
-
-def configure(default_region: str) -> None:
-    """Set the region for numbers written without a country code (PHONE_DEFAULT_REGION).
-    Process-wide: the daemon calls it once at start (``build_parts``)."""
-    global _region
-    _region = default_region.upper()
-
-
-def default_region() -> str:
-    return _region
-
 
 def is_known_region(region: str) -> bool:
     return region.upper() in phonenumbers.SUPPORTED_REGIONS
@@ -71,14 +58,14 @@ def _e164(number: phonenumbers.PhoneNumber) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def normalise(raw: object, region: str | None = None, *, international: bool = False) -> str | None:
+def normalise(raw: object, region: str, *, international: bool = False) -> str | None:
     """The spelling to store: E.164, or the digits alone when the number does not parse;
     None when there are no digits at all.  ``international``: the number is known to carry
     its country code even without ``+`` (Telegram contacts)."""
     digits = digits_of(raw)
     if not digits:
         return None
-    readings = _readings(raw, region or _region, international=international)
+    readings = _readings(raw, region.upper(), international=international)
     for check in (phonenumbers.is_valid_number, phonenumbers.is_possible_number):
         for number in readings:
             if check(number):
@@ -86,12 +73,12 @@ def normalise(raw: object, region: str | None = None, *, international: bool = F
     return digits
 
 
-def lookup_keys(raw: object, region: str | None = None) -> list[str]:
+def lookup_keys(raw: object, region: str) -> list[str]:
     """Every stored spelling that may be this number, the most likely first: valid readings
     (the default region's, then the international one), merely possible ones, then the bare
     digits.  Both of ``normalise``'s answers for ``raw`` are among them."""
     keys: list[str] = []
-    readings = _readings(raw, region or _region, international=False)
+    readings = _readings(raw, region.upper(), international=False)
     for check in (phonenumbers.is_valid_number, phonenumbers.is_possible_number):
         for number in readings:
             key = _e164(number)[:MAX_LENGTH]

@@ -215,6 +215,7 @@ class UpdateProcessor:
         texts: Any,
         *,
         album_debounce: float,
+        identity: intake.Identity,
     ) -> None:
         self.app = app
         self.translator = translator
@@ -222,6 +223,7 @@ class UpdateProcessor:
         self.queue = queue
         self.texts = texts  # a callable returning the Texts in force (routing reloads)
         self.album_debounce = album_debounce
+        self.identity = identity
 
     async def handle(self, record: Claimed) -> Outcome:
         try:
@@ -321,7 +323,11 @@ class UpdateProcessor:
             try:
                 if incoming is not None:
                     await intake.accept(
-                        session, texts, incoming, album_debounce=self.album_debounce
+                        session,
+                        texts,
+                        incoming,
+                        album_debounce=self.album_debounce,
+                        identity=self.identity,
                     )
                 # The line the dispatcher writes for a record it handled, for the same reader.
                 log.debug(
@@ -343,7 +349,13 @@ class UpdateProcessor:
         texts: Texts = self.texts()
         async with self.sessions.begin() as session:
             if incoming is not None:
-                await intake.accept(session, texts, incoming, album_debounce=self.album_debounce)
+                await intake.accept(
+                    session,
+                    texts,
+                    incoming,
+                    album_debounce=self.album_debounce,
+                    identity=self.identity,
+                )
             # Marked done in the same transaction that wrote its effects.
             await self.queue.complete_in(session, record.id)
         return Done(already_recorded=True)
