@@ -39,7 +39,7 @@ from bridge.privacy.forget import ForgetHandler
 from bridge.settings import Settings, SettingsError
 from bridge.store import customers as customer_repo
 from bridge.store.db import asyncpg_dsn, is_postgres, read_session_factory
-from bridge.store.dispatcher import Dispatcher
+from bridge.store.dispatcher import Dispatcher, by_kind
 from bridge.store.exclusive import PollerLock
 from bridge.store.leader import LeaderLock
 from bridge.store.media import MediaStore
@@ -433,7 +433,6 @@ async def build_parts(settings: Settings, engine: AsyncEngine, lifecycle: Lifecy
         Eraser(sessions, udesk, media_dir=s.media_dir),
         sender,
         lambda: router.texts,
-        outbound.handle,
         deadline=s.delivery_deadline,
     )
     return Parts(
@@ -450,7 +449,7 @@ async def build_parts(settings: Settings, engine: AsyncEngine, lifecycle: Lifecy
         queues=queues,
         handlers={
             "updates": updates.handle,
-            "outbound": forget.handle,  # privacy: /forget erasures, else outbound.handle
+            "outbound": by_kind({intake.FORGET_KIND: forget.handle}, outbound.handle),
             "inbound": inbound.handle,
         },
         prefetchers={"outbound": outbound.prefetch},

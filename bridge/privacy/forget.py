@@ -2,10 +2,10 @@
 
 Intake turns the tap on the confirmation button into an outbound record of kind
 ``erase`` (``bridge.core.intake.FORGET_KIND``) on the customer's lock, so the erasure is
-durable and runs after everything the person sent before it.  ``ForgetHandler`` wraps the
-outbound handler: it runs the erasure (keeping only the record it is handling, which holds
-no more than ids and is blanked when done), tells the person, and leaves every other record
-to the wrapped handler.  An erasure Udesk interrupts is retried like any record; past
+durable and runs after everything the person sent before it.  ``ForgetHandler`` is the
+outbound queue's handler for that kind (``by_kind`` in ``parts``): it runs the erasure
+(keeping only the record it is handling, which holds no more than ids and is blanked when
+done) and tells the person.  An erasure Udesk interrupts is retried like any record; past
 ``DELIVERY_DEADLINE`` the record fails and ``udesk-bridge customers erase`` completes it.
 """
 
@@ -15,12 +15,11 @@ import logging
 from collections.abc import Callable
 
 from bridge.core.errors import BridgeError
-from bridge.core.intake import FORGET_KIND
 from bridge.core.model import OutgoingItem
 from bridge.core.ports import TelegramGateway
 from bridge.core.texts import Texts
 from bridge.privacy.erase import Eraser
-from bridge.store.dispatcher import Done, Fail, Handler, Outcome, Retry
+from bridge.store.dispatcher import Done, Fail, Outcome, Retry
 from bridge.store.queue import Claimed
 from bridge.store.tables import utcnow
 
@@ -33,19 +32,15 @@ class ForgetHandler:
         eraser: Eraser,
         telegram: TelegramGateway,
         texts: Callable[[], Texts],
-        delegate: Handler,
         *,
         deadline: float = 3600.0,
     ) -> None:
         self.eraser = eraser
         self.telegram = telegram
         self.texts = texts
-        self.delegate = delegate
         self.deadline = deadline
 
     async def handle(self, record: Claimed) -> Outcome:
-        if record.kind != FORGET_KIND:
-            return await self.delegate(record)
         payload = record.payload
         if not payload.get("telegram_user_id"):
             return Fail("erase record without a telegram_user_id")

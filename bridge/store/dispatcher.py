@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +48,16 @@ class Fail:
 
 Outcome = Done | Retry | Fail
 Handler = Callable[[Claimed], Awaitable[Outcome]]
+
+
+def by_kind(handlers: Mapping[str, Handler], default: Handler) -> Handler:
+    """One handler for a queue whose records of some kinds are handled elsewhere (e.g. the
+    outbound queue's ``erase`` records, by the privacy surface)."""
+
+    async def handle(record: Claimed) -> Outcome:
+        return await handlers.get(record.kind, default)(record)
+
+    return handle
 
 
 MAX_CRASHES = 5
