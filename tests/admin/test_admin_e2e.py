@@ -3,21 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from bridge.app import BridgeApp
-from bridge.sandbox.telegram_sim import TelegramSimulator
+from bridge.sandbox.udesk_sim import UdeskSimulator
 from tests.e2e.conftest import (
-    BOT_TOKEN,
-    PUSH_SECRET,
     World,
-    bridge_settings,
-    free_port,
-    start_udesk,
+    open_world,
 )
 
 TOKEN = "e2e-admin-token-0123456789abcdef"
@@ -33,27 +27,16 @@ IVAN = {"id": 7001, "first_name": "Ivan", "language_code": "ru"}
 OLGA = {"id": 7002, "first_name": "Olga", "language_code": "uk"}
 
 
-@contextlib.asynccontextmanager
-async def running_world(database_url: str, tmp_path: Path, **extra: Any) -> AsyncIterator[World]:
-    """Like the e2e ``world`` fixture, with extra settings (admin_token, routing_file)."""
-    bridge_port, udesk_port = free_port(), free_port()
-    bridge_url = f"http://127.0.0.1:{bridge_port}"
-    udesk, udesk_runner = await start_udesk(udesk_port, f"{bridge_url}/udesk/push/{PUSH_SECRET}")
+def _two_groups(udesk: UdeskSimulator) -> None:
     udesk.set_agent(1, "Tom", online=True, capacity=5, group_id=100)
     udesk.set_agent(2, "Ivan Petrovich", online=True, capacity=5, group_id=200)
-    telegram = TelegramSimulator(bot_token=BOT_TOKEN, bot_username="udesk_test_bot")
-    tg_root = await telegram.start()
-    settings = bridge_settings(
-        database_url, tmp_path / "media", bridge_port, udesk_port, tg_root, **extra
-    )
-    bridge = BridgeApp(settings, run_migrations=False)
-    await bridge.start()
-    try:
-        yield World(udesk, telegram, bridge, bridge_url, f"http://127.0.0.1:{udesk_port}", settings)
-    finally:
-        await bridge.stop()
-        await telegram.stop()
-        await udesk_runner.cleanup()
+
+
+def running_world(
+    database_url: str, tmp_path: Path, **extra: Any
+) -> contextlib.AbstractAsyncContextManager[World]:
+    """The e2e world with extra settings (admin_token, routing_file) and two agent groups."""
+    return open_world(database_url, tmp_path / "media", prepare=_two_groups, **extra)
 
 
 async def test_admin_api_is_off_without_admin_token(database_url: str, tmp_path: Path) -> None:

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import socket
 import time
@@ -123,21 +124,41 @@ def bridge_settings(
     return Settings(**values)
 
 
-@pytest.fixture
-async def world(database_url: str, tmp_path: Path) -> AsyncIterator[World]:
+@contextlib.asynccontextmanager
+async def open_world(
+    database_url: str,
+    media_dir: Path,
+    *,
+    start_bridge: bool = True,
+    prepare: Callable[[UdeskSimulator], None] | None = None,
+    **settings: Any,
+) -> AsyncIterator[World]:
+    """Both simulators and the real ``BridgeApp`` between them: the one test world every
+    suite builds on.  ``settings`` override ``bridge_settings``' values; ``prepare`` sets
+    up Udesk (agents, groups) before the bridge starts; without ``start_bridge`` the test
+    starts it itself."""
     bridge_port = free_port()
     udesk_port = free_port()
     bridge_url = f"http://127.0.0.1:{bridge_port}"
     udesk, udesk_runner = await start_udesk(udesk_port, f"{bridge_url}/udesk/push/{PUSH_SECRET}")
     udesk.set_agent(1, "Tom", online=True, capacity=5)
+    if prepare is not None:
+        prepare(udesk)
     telegram = TelegramSimulator(bot_token=BOT_TOKEN, bot_username="udesk_test_bot")
     tg_root = await telegram.start()
-    settings = bridge_settings(database_url, tmp_path / "media", bridge_port, udesk_port, tg_root)
-    bridge = BridgeApp(settings, run_migrations=False)
-    await bridge.start()
+    values = bridge_settings(database_url, media_dir, bridge_port, udesk_port, tg_root, **settings)
+    bridge = BridgeApp(values, run_migrations=False)
     try:
-        yield World(udesk, telegram, bridge, bridge_url, f"http://127.0.0.1:{udesk_port}", settings)
+        if start_bridge:
+            await bridge.start()
+        yield World(udesk, telegram, bridge, bridge_url, f"http://127.0.0.1:{udesk_port}", values)
     finally:
         await bridge.stop()
         await telegram.stop()
         await udesk_runner.cleanup()
+
+
+@pytest.fixture
+async def world(database_url: str, tmp_path: Path) -> AsyncIterator[World]:
+    async with open_world(database_url, tmp_path / "media") as w:
+        yield w

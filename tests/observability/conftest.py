@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -13,45 +13,21 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bridge.app import BridgeApp
-from bridge.sandbox.telegram_sim import TelegramSimulator
 from tests.e2e.conftest import (
-    BOT_TOKEN,
-    PUSH_SECRET,
     World,
-    bridge_settings,
     free_port,
-    start_udesk,
+    open_world,
 )
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 WorldFactory = Callable[..., AbstractAsyncContextManager[World]]
 
 
-@asynccontextmanager
-async def running_world(
+def running_world(
     database_url: str, tmp_path: Path, *, start_bridge: bool = True, **settings: Any
-) -> AsyncIterator[World]:
+) -> AbstractAsyncContextManager[World]:
     """Both simulators and a started ``BridgeApp``; ``settings`` override the e2e ones."""
-    bridge_port = free_port()
-    udesk_port = free_port()
-    bridge_url = f"http://127.0.0.1:{bridge_port}"
-    udesk, udesk_runner = await start_udesk(udesk_port, f"{bridge_url}/udesk/push/{PUSH_SECRET}")
-    udesk.set_agent(1, "Tom", online=True, capacity=5)
-    telegram = TelegramSimulator(bot_token=BOT_TOKEN, bot_username="udesk_test_bot")
-    tg_root = await telegram.start()
-    values = bridge_settings(
-        database_url, tmp_path / "media", bridge_port, udesk_port, tg_root, **settings
-    )
-    bridge = BridgeApp(values, run_migrations=False)
-    try:
-        if start_bridge:
-            await bridge.start()
-        yield World(udesk, telegram, bridge, bridge_url, f"http://127.0.0.1:{udesk_port}", values)
-    finally:
-        await bridge.stop()
-        await telegram.stop()
-        await udesk_runner.cleanup()
+    return open_world(database_url, tmp_path / "media", start_bridge=start_bridge, **settings)
 
 
 @pytest.fixture

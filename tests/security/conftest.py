@@ -20,17 +20,12 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from bridge.app import BridgeApp
-from bridge.sandbox.telegram_sim import TelegramSimulator
 from bridge.sandbox.telegram_sim.botapi import BotApi
 from bridge.sandbox.telegram_sim.state import bad_request
 from tests.e2e.conftest import (
-    BOT_TOKEN,
-    PUSH_SECRET,
     World,
-    bridge_settings,
     free_port,
-    start_udesk,
+    open_world,
 )
 
 ADMIN_TOKEN = "admin-token-for-security-tests-0123456789"
@@ -39,24 +34,8 @@ WEBHOOK_SECRET = "webhook-secret-for-security-tests"
 
 @asynccontextmanager
 async def make_world(database_url: str, tmp_path: Path, **extra: Any) -> AsyncIterator[World]:
-    bridge_port = free_port()
-    udesk_port = free_port()
-    bridge_url = f"http://127.0.0.1:{bridge_port}"
-    udesk, udesk_runner = await start_udesk(udesk_port, f"{bridge_url}/udesk/push/{PUSH_SECRET}")
-    udesk.set_agent(1, "Tom", online=True, capacity=5)
-    telegram = TelegramSimulator(bot_token=BOT_TOKEN, bot_username="udesk_test_bot")
-    tg_root = await telegram.start()
-    settings = bridge_settings(
-        database_url, tmp_path / "media", bridge_port, udesk_port, tg_root, **extra
-    )
-    bridge = BridgeApp(settings, run_migrations=False)
-    await bridge.start()
-    try:
-        yield World(udesk, telegram, bridge, bridge_url, f"http://127.0.0.1:{udesk_port}", settings)
-    finally:
-        await bridge.stop()
-        await telegram.stop()
-        await udesk_runner.cleanup()
+    async with open_world(database_url, tmp_path / "media", **extra) as w:
+        yield w
 
 
 @pytest.fixture
