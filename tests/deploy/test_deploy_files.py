@@ -35,6 +35,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.e2e.conftest import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 K8S = DEPLOY / "k8s"
@@ -113,12 +115,6 @@ def blocks(text: str, head: str) -> dict[str, str]:
 
 def strip_comments(text: str) -> str:
     return "\n".join(line.split("#", 1)[0] if "#" in line else line for line in text.splitlines())
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class _Upstream(BaseHTTPRequestHandler):

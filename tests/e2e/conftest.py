@@ -6,11 +6,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import random
 import socket
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +21,7 @@ from bridge.app import BridgeApp
 from bridge.sandbox.telegram_sim import TelegramSimulator
 from bridge.sandbox.udesk_sim import UdeskSimulator
 from bridge.settings import Settings
+from tests.waiting import eventually
 
 BOT_TOKEN = "123456:TEST-token-for-the-bridge-tests-xyz"
 UDESK_EMAIL = "admin@example.com"
@@ -67,17 +66,8 @@ class World:
     async def eventually(
         self, probe: Callable[[], T | Awaitable[T]], *, timeout: float = 10.0, what: str = ""
     ) -> T:
-        """Poll ``probe`` until it returns something truthy."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = probe()
-            if asyncio.iscoroutine(value):
-                value = await value
-            if value:
-                return value  # type: ignore[return-value]
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what or probe}")
-            await asyncio.sleep(0.05)
+        """Poll ``probe`` until it returns something truthy (``tests.waiting``)."""
+        return await eventually(probe, timeout=timeout, what=what)  # type: ignore[arg-type,no-any-return]
 
     def texts_to(self, chat_id: int) -> list[str]:
         return [m.text or m.caption or "" for m in self.telegram.sent(chat_id)]

@@ -11,7 +11,6 @@ declared undeliverable never appear), and no bot sentence was sent twice.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -19,28 +18,16 @@ from typing import Any, TypeVar
 
 from bridge.sandbox.telegram_sim import TelegramSimulator
 from bridge.sandbox.udesk_sim import UdeskSimulator
+from tests import waiting
 
 T = TypeVar("T")
 
 
 async def eventually(
-    probe: Callable[[], T | Awaitable[T]],
-    *,
-    timeout: float = 20.0,
-    what: str = "",
-    interval: float = 0.05,
+    probe: Callable[[], T | Awaitable[T]], *, timeout: float = 20.0, what: str = ""
 ) -> T:
-    """Poll ``probe`` until it returns something truthy; AssertionError on timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value  # type: ignore[return-value]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what or probe}")
-        await asyncio.sleep(interval)
+    """``tests.waiting.eventually`` with the fault matrix's longer default timeout."""
+    return await waiting.eventually(probe, timeout=timeout, what=what)  # type: ignore[arg-type,no-any-return]
 
 
 def once_in_order_problems(got: list[str], expected: list[str]) -> str | None:

@@ -7,16 +7,15 @@ downloads are never used.  Without chromium the browser tests skip and say why.
 
 from __future__ import annotations
 
-import asyncio
 import os
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar
 
 import pytest
 
 from bridge.sandbox.run import Sandbox, SandboxOptions
+from tests.waiting import eventually  # noqa: F401  (used by the sandbox tests)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -54,26 +53,6 @@ async def sandbox(tmp_path: Path) -> AsyncIterator[Sandbox]:
         yield box
     finally:
         await box.stop()
-
-
-@overload
-async def eventually(
-    probe: Callable[[], Awaitable[T]], *, timeout: float = ..., what: str = ...
-) -> T: ...
-@overload
-async def eventually(probe: Callable[[], T], *, timeout: float = ..., what: str = ...) -> T: ...
-async def eventually(probe: Callable[[], Any], *, timeout: float = 10.0, what: str = "") -> Any:
-    """Poll ``probe`` until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or probe}")
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture
