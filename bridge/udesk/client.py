@@ -68,6 +68,7 @@ from bridge.udesk.errors import (
     UdeskSessionGone,
     UdeskTimeoutError,
     UdeskTransientError,
+    result_label,
 )
 from bridge.udesk.signing import signed_params
 from bridge.udesk.wire import (
@@ -322,7 +323,7 @@ class UdeskClient:
                 self.budget.restamp(granted_at)
                 err = failure.error
                 elapsed = time.monotonic() - started
-                metrics.udesk_call(method, path, elapsed, err.code, err)
+                metrics.udesk_call(method, path, elapsed, result_label(err.code, err))
                 retryable = isinstance(err, UdeskTransientError) and (
                     idempotent or failure.certainly_not_processed
                 )
@@ -365,7 +366,7 @@ class UdeskClient:
             self.budget.restamp(granted_at)  # the window counts from the end of the call
             elapsed = time.monotonic() - started
             code = _as_code(answer_body.get("code"))
-            metrics.udesk_call(method, path, elapsed, code)
+            metrics.udesk_call(method, path, elapsed, result_label(code))
             log.debug(
                 "udesk %s %s ok (code=%s attempt=%d elapsed=%.3fs)",
                 method,
