@@ -32,13 +32,13 @@ from bridge import metrics
 from bridge.core.errors import ChatUnreachable, ContentRejected, FileTooBig, TransientError
 from bridge.core.model import Button, OutgoingItem
 from bridge.core.ports import DownloadedFile
+from bridge.telegram.attachments import AttachmentError, fetch
 from bridge.telegram.formatting import (
     TEXT_LIMIT,
     plain_fallback,
     render_udesk_html,
     split_for_telegram,
 )
-from bridge.udesk.attachments import AttachmentError, fetch
 
 log = logging.getLogger("bridge.telegram.gateway")
 
