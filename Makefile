@@ -23,6 +23,7 @@ venv: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 test: $(STAMP)
 	bash tests/ensure_postgres.sh
@@ -30,6 +31,7 @@ test: $(STAMP)
 	bash tests/ensure_tools.sh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -rs $(PYTEST_ARGS)
 
 sandbox: $(STAMP)

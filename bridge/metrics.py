@@ -16,8 +16,6 @@ import re
 
 from prometheus_client import Counter, Histogram
 
-from bridge.udesk import errors as udesk_errors
-
 ROUTING_RELOADS = Counter(
     "bridge_routing_reloads",
     "Routing file reloads (SIGHUP or POST /admin/routing/reload), by outcome",
@@ -104,26 +102,11 @@ def endpoint_template(path: str) -> str:
     return "/".join(segments)[:100]
 
 
-def udesk_result(code: int | None, error: BaseException | None = None) -> str:
-    """The ``code`` label: the Udesk code when there is one, else the kind of failure."""
-    if code is not None and -1000 < code < 1_000_000:
-        return str(code)
-    if error is None:
-        return "no_code"
-    if isinstance(error, udesk_errors.UdeskTimeoutError):
-        return "timeout"
-    if isinstance(error, udesk_errors.UdeskConnectionError):
-        return "connection_error"
-    if isinstance(error, udesk_errors.UdeskServerError):
-        return "server_error"
-    return "error"
-
-
-def udesk_call(
-    method: str, path: str, seconds: float, code: int | None, error: BaseException | None = None
-) -> None:
+def udesk_call(method: str, path: str, seconds: float, result: str) -> None:
+    """One Udesk attempt; ``result`` is the ``code`` label, given by the Udesk edge
+    (``bridge.udesk.errors.result_label``)."""
     endpoint = endpoint_template(path)
-    UDESK_CALLS.labels(method=method, endpoint=endpoint, code=udesk_result(code, error)).inc()
+    UDESK_CALLS.labels(method=method, endpoint=endpoint, code=result).inc()
     UDESK_CALL_SECONDS.labels(method=method, endpoint=endpoint).observe(max(0.0, seconds))
 
 

@@ -204,9 +204,11 @@ class Settings(BaseSettings):
     @field_validator("phone_default_region")
     @classmethod
     def _phone_region(cls, value: str) -> str:
-        from bridge.core.phones import is_known_region
+        # phonenumbers directly (as bridge.core.phones.is_known_region does): settings is a
+        # basic module and imports nothing of the bridge's conversation rules.
+        import phonenumbers
 
-        if not is_known_region(value):
+        if value.upper() not in phonenumbers.SUPPORTED_REGIONS:
             raise ValueError(f"{value!r} is not a region code (ISO 3166 alpha-2, e.g. CN, RU)")
         return value.upper()
 

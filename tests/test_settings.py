@@ -124,3 +124,16 @@ def test_a_placeholder_is_refused_in_any_setting(env: pytest.MonkeyPatch, tmp_pa
         f"{name}: still holds the example file's CHANGE_ME placeholder; put the real value"
         for name in ("DATABASE_URL", "UDESK_EMAIL")
     ]
+
+
+def test_phone_default_region_is_checked_and_upper_cased(env: pytest.MonkeyPatch) -> None:
+    for key, value in REQUIRED.items():
+        env.setenv(key, value)
+    env.setenv("PHONE_DEFAULT_REGION", "ru")
+    assert load_settings().phone_default_region == "RU"
+    env.setenv("PHONE_DEFAULT_REGION", "XX")
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    assert any(
+        p.startswith("PHONE_DEFAULT_REGION: 'XX' is not a region code") for p in info.value.problems
+    )

@@ -4,14 +4,33 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, Table, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bridge.core.model import UserInfo
 from bridge.store.db import padded
 from bridge.store.tables import Customer
+
+
+class TelegramProfile(Protocol):
+    """What the store keeps of a Telegram user (``bridge.core.model.UserInfo`` is one): the
+    store sits below the conversation rules and names only the fields it reads."""
+
+    @property
+    def user_id(self) -> int: ...
+    @property
+    def chat_id(self) -> int: ...
+    @property
+    def first_name(self) -> str | None: ...
+    @property
+    def last_name(self) -> str | None: ...
+    @property
+    def username(self) -> str | None: ...
+    @property
+    def language_code(self) -> str | None: ...
+    @property
+    def chat_type(self) -> str: ...
 
 
 def token_for(user_id: int) -> str:
@@ -71,7 +90,7 @@ async def get_by_token(session: AsyncSession, token: str) -> Customer | None:
     return found
 
 
-async def upsert_from_user(session: AsyncSession, user: UserInfo) -> tuple[Customer, bool]:
+async def upsert_from_user(session: AsyncSession, user: TelegramProfile) -> tuple[Customer, bool]:
     """The customer for this user, created or with their Telegram profile refreshed.
 
     Returns ``(customer, name_changed)``; a change of name or username means Udesk's copy

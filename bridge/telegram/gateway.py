@@ -31,6 +31,7 @@ from bridge import metrics
 from bridge.core.errors import ChatUnreachable, ContentRejected, FileTooBig, TransientError
 from bridge.core.model import OutgoingItem
 from bridge.core.ports import DownloadedFile
+from bridge.telegram.attachments import AttachmentError, fetch
 from bridge.telegram.formatting import (
     TEXT_LIMIT,
     plain_fallback,
@@ -38,7 +39,6 @@ from bridge.telegram.formatting import (
     split_for_telegram,
 )
 from bridge.telegram.keyboard import inline_keyboard
-from bridge.udesk.attachments import AttachmentError, fetch
 
 log = logging.getLogger("bridge.telegram.gateway")
 

@@ -71,6 +71,7 @@ from bridge.udesk.errors import (
     UdeskTimeoutError,
     UdeskTransientError,
     UdeskUnexpectedAnswer,
+    result_label,
 )
 from bridge.udesk.signing import signed_params
 from bridge.udesk.wire import (
@@ -331,7 +332,7 @@ class UdeskClient:
                 self.budget.restamp(granted_at)
                 err = failure.error
                 elapsed = time.monotonic() - started
-                metrics.udesk_call(method, path, elapsed, err.code, err)
+                metrics.udesk_call(method, path, elapsed, result_label(err.code, err))
                 retryable = (
                     isinstance(err, UdeskTransientError)
                     and failure.retry_here
@@ -376,7 +377,7 @@ class UdeskClient:
             self.budget.restamp(granted_at)  # the window counts from the end of the call
             elapsed = time.monotonic() - started
             code = _as_code(answer_body.get("code"))
-            metrics.udesk_call(method, path, elapsed, code)
+            metrics.udesk_call(method, path, elapsed, result_label(code))
             log.debug(
                 "udesk %s %s ok (code=%s attempt=%d elapsed=%.3fs)",
                 method,

@@ -22,11 +22,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bridge.core import phones
+from bridge.http_errors import error_response
 from bridge.store.db import DATABASE_DOWN, read_session_factory
 from bridge.store.tables import Customer
 from bridge.udesk.push_route import reject, secret_matches
 from bridge.untrusted import BadJson, load_json
-from bridge.web.errors import error_response
 
 log = logging.getLogger("bridge.udesk.customer_token")
 

@@ -174,3 +174,19 @@ PERMANENT: Mapping[int, Permanent] = MappingProxyType(
         ),
     }
 )
+
+
+def result_label(code: int | None, error: BaseException | None = None) -> str:
+    """The ``code`` label of ``bridge_udesk_calls``: the Udesk code when there is one, else
+    the kind of failure."""
+    if code is not None and -1000 < code < 1_000_000:
+        return str(code)
+    if error is None:
+        return "no_code"
+    if isinstance(error, UdeskTimeoutError):
+        return "timeout"
+    if isinstance(error, UdeskConnectionError):
+        return "connection_error"
+    if isinstance(error, UdeskServerError):
+        return "server_error"
+    return "error"

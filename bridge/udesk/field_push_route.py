@@ -37,6 +37,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bridge.core import deeplinks, phones
+from bridge.http_errors import error_response
 from bridge.store import customers
 from bridge.store import sessions as session_repo
 from bridge.store.db import DATABASE_DOWN
@@ -44,7 +45,6 @@ from bridge.store.tables import Customer, utcnow
 from bridge.udesk.customer_token_route import token_for_number
 from bridge.udesk.push_route import reject, secret_matches
 from bridge.untrusted import BadJson, load_json
-from bridge.web.errors import error_response
 
 log = logging.getLogger("bridge.udesk.field_push")
 

@@ -23,6 +23,7 @@ from bridge import metrics
 from bridge.core import agent_side
 from bridge.core.model import AgentMessage
 from bridge.core.texts import Texts
+from bridge.http_errors import error_response
 from bridge.logs import correlation_id
 from bridge.store.db import DATABASE_DOWN, is_bad_data
 from bridge.store.group_commit import GroupCommit
@@ -30,7 +31,6 @@ from bridge.store.tables import Customer, ImSession, RejectedPush
 from bridge.udesk.push_models import PushParseError, ReadStatusPush, parse_push
 from bridge.udesk.push_translate import translate
 from bridge.untrusted import secret_matches as same_secret
-from bridge.web.errors import error_response
 
 log = logging.getLogger("bridge.udesk.push")
 

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from bridge.core.model import AgentMessage
-from bridge.telegram.formatting import render_with_flow_items
+from bridge.core.rich_text import parse_udesk_html, without_flow_items
 from bridge.udesk import push_models as wire
 
 SHOWN_AS_TEXT = {"message", "rich"}
@@ -69,9 +69,12 @@ def from_urobot(m: wire.UrobotMessage) -> AgentMessage:
     html = m.ans_content or ""
     flow_items: list[tuple[int, str]] = []
     if m.flow_content:
-        rendered, items = render_with_flow_items(m.flow_content)
+        # The flow items become buttons; the rest of the flow content joins the answer as
+        # its plain text (the text Telegram would show, formatting and images dropped).
+        rest, items = without_flow_items(m.flow_content)
         flow_items = [(item.flow_id, item.title) for item in items]
-        html = "\n".join(p for p in (html, m.flow_title or "", rendered.text) if p)
+        text = parse_udesk_html(rest).text.lstrip()
+        html = "\n".join(p for p in (html, m.flow_title or "", text) if p)
     questions = [q.content for q in m.suggest_question_list if q.content]
     return AgentMessage(
         message_id=m.message_id,

@@ -14,8 +14,8 @@ from aiohttp import web
 
 from bridge.admin.operations import STATES, AdminError, AdminOps
 from bridge.core.routing import Router
+from bridge.http_errors import error_response
 from bridge.untrusted import BadJson, load_json, secret_matches
-from bridge.web.errors import error_response
 
 MAX_LIMIT = 1000
 

@@ -1,4 +1,6 @@
-"""One JSON error shape for every answer the bridge gives: {"error": code, "detail": text}."""
+"""The web server's side of the one JSON error shape (``bridge.http_errors``): HTTP errors
+and anything unexpected become that shape; aiohttp's refusals of malformed requests are
+logged as one line."""
 
 from __future__ import annotations
 
@@ -7,15 +9,9 @@ import logging
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from bridge.logs import redact
+from bridge.http_errors import error_response
 
 log = logging.getLogger("bridge.web")
-
-
-def error_response(status: int, code: str, detail: str = "") -> web.Response:
-    # Details quote exceptions (Udesk's, Telegram's, the database's), and those can quote a
-    # URL with the bot token in it: redacted like the log, whoever asks.
-    return web.json_response({"error": code, "detail": redact(detail)}, status=status)
 
 
 @web.middleware

@@ -13,8 +13,8 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from bridge.http_errors import error_response
 from bridge.store.media import MediaStore
-from bridge.web.errors import error_response
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 

@@ -10,9 +10,9 @@ import pytest
 from aiohttp import test_utils
 from sqlalchemy import text
 
-from bridge.metrics import endpoint_template, udesk_result
+from bridge.metrics import endpoint_template
 from bridge.store.db import create_engine
-from bridge.udesk.errors import UdeskConnectionError, UdeskTimeoutError
+from bridge.udesk.errors import UdeskConnectionError, UdeskTimeoutError, result_label
 from bridge.web.server import create_web_app
 from tests.e2e.conftest import World
 from tests.observability.conftest import (
@@ -199,9 +199,9 @@ def test_endpoint_templates_have_no_ids(path: str, template: str) -> None:
 
 
 def test_udesk_result_labels() -> None:
-    assert udesk_result(1000) == "1000"
-    assert udesk_result(None, UdeskTimeoutError("x")) == "timeout"
-    assert udesk_result(None, UdeskConnectionError("x")) == "connection_error"
+    assert result_label(1000) == "1000"
+    assert result_label(None, UdeskTimeoutError("x")) == "timeout"
+    assert result_label(None, UdeskConnectionError("x")) == "connection_error"
 
 
 async def test_a_transaction_left_open_is_reported(database_url: str) -> None:

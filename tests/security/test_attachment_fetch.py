@@ -1,4 +1,4 @@
-"""``bridge.udesk.attachments``: the SSRF guard for agents' attachment URLs, unit by unit.
+"""``bridge.telegram.attachments``: the SSRF guard for agents' attachment URLs, unit by unit.
 
 ``check_url`` for every kind of private address and every non-http scheme; ``fetch`` for
 redirects (each hop re-checked, other schemes refused), size caps (a 60 MB stream is cut off
@@ -18,7 +18,7 @@ import pytest
 from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from bridge.udesk.attachments import (
+from bridge.telegram.attachments import (
     AttachmentError,
     BlockedAddress,
     GuardedResolver,

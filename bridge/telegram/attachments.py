@@ -7,6 +7,9 @@ uses (``GuardedResolver``), so the connection goes to exactly the address that w
 a name that answers a public address to a first lookup and 127.0.0.1 to the next (DNS
 rebinding) cannot get through.  Every redirect hop goes through the same check.
 aiohttp has no such guard built in, hence this small module.
+
+It belongs to the Telegram edge: the only download is of a file the bridge then sends to
+Telegram itself (``bridge.telegram.gateway``).
 """
 
 from __future__ import annotations
