@@ -43,7 +43,7 @@ from bridge.store.dispatcher import Dispatcher, by_kind
 from bridge.store.exclusive import PollerLock
 from bridge.store.leader import LeaderLock
 from bridge.store.media import MediaStore
-from bridge.store.notify import Waker, waking_sessions
+from bridge.store.notify import TO_TELEGRAM, TO_UDESK, UPDATES, Waker, waking_sessions
 from bridge.store.presence import Presence
 from bridge.store.queue import DurableQueue
 from bridge.store.retention import Purger, Retention
@@ -51,7 +51,6 @@ from bridge.store.tables import InboundMessage, OutboundMessage, TelegramUpdate
 from bridge.telegram.gateway import TelegramSender
 from bridge.telegram.intake import (
     TOKEN_REFUSED,
-    UPDATES,
     Poller,
     UpdateProcessor,
     webhook_handler,
@@ -189,7 +188,7 @@ class Parts:
     async def _start_sending(self, lifecycle: Lifecycle) -> list[asyncio.Task[Any]]:
         """The dispatchers and the periodic jobs (BRIDGE_ROLE all or worker)."""
         s = self.settings
-        channels = {"updates": UPDATES, "outbound": intake.OUTBOUND, "inbound": intake.INBOUND}
+        channels = {"updates": UPDATES, "outbound": TO_UDESK, "inbound": TO_TELEGRAM}
         for name, queue in self.queues.items():
             # Whatever a dead predecessor held goes back in line now: on SQLite everything
             # (one process only), on PostgreSQL what no present worker holds.
@@ -305,7 +304,7 @@ async def build_parts(settings: Settings, engine: AsyncEngine, lifecycle: Lifecy
         await presence.connect()
         lifecycle.on_stop("presence", presence.close)
 
-    waker = Waker([UPDATES, intake.OUTBOUND, intake.INBOUND])
+    waker = Waker([UPDATES, TO_UDESK, TO_TELEGRAM])
     sessions = waking_sessions(engine, waker)
     reads = read_session_factory(engine)
     if is_postgres(engine):

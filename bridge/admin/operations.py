@@ -14,14 +14,14 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bridge.core import intake
+from bridge.core import recording
 from bridge.core.errors import PermanentError, SessionGone, TransientError
 from bridge.core.ports import UdeskGateway
 from bridge.core.texts import Texts
 from bridge.privacy.erase import Eraser
 from bridge.privacy.export import export_person
 from bridge.store import sessions as session_repo
-from bridge.store.notify import mark
+from bridge.store.notify import TO_TELEGRAM, TO_UDESK, mark
 from bridge.store.tables import (
     OPEN_STATES,
     Customer,
@@ -36,8 +36,8 @@ from bridge.store.tables import (
 
 STATES = tuple(s.value for s in SessionState)
 DIRECTIONS: dict[str, tuple[type[QueueColumns], str]] = {
-    "outbound": (OutboundMessage, intake.OUTBOUND),
-    "inbound": (InboundMessage, intake.INBOUND),
+    "outbound": (OutboundMessage, TO_UDESK),
+    "inbound": (InboundMessage, TO_TELEGRAM),
 }
 
 
@@ -219,7 +219,7 @@ class AdminOps:
             if current.state != SessionState.CLOSED.value:
                 session_repo.close(current)
                 texts: Texts = self.texts()
-                await intake.say(
+                await recording.say(
                     s, texts, customer, "session_closed", dedup_key=f"admin-close:{session_id}"
                 )
             await s.flush()

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bridge.core import intake
+from bridge.core import recording
 from bridge.core.errors import ChatUnreachable, PermanentError, TransientError
 from bridge.core.model import AgentMessage, Button, OutgoingItem
 from bridge.core.ports import TelegramGateway
@@ -119,7 +119,7 @@ def _plain_records(
     return [
         (
             index,
-            intake.chat_record(
+            recording.telegram_record(
                 customer, _plain_item(m), dedup_key=push_key(m.message_id), correlation_id=cid
             ),
         )
@@ -131,7 +131,7 @@ async def _queue_plain(
     s: AsyncSession, plain: list[tuple[int, dict[str, Any]]], created: list[int]
 ) -> None:
     """Insert ``plain`` records with one statement; counts the new ones by push index."""
-    new = await intake.to_chat_many(s, [record for _, record in plain])
+    new = await recording.to_telegram_many(s, [record for _, record in plain])
     for index, record in plain:
         if new.pop(record["dedup_key"], None) is not None:
             created[index] += 1
@@ -182,7 +182,7 @@ async def accept_push(
     if album_ids:
         items = [{"media_type": m.kind, "url": m.content, "filename": m.filename} for m in album]
         key = push_key("+".join(sorted(album_ids)))
-        if await intake.to_chat(
+        if await recording.to_telegram(
             s, customer, OutgoingItem(kind="album", items=items), dedup_key=key
         ):
             created += 1
@@ -200,7 +200,7 @@ async def _accept_one(s: AsyncSession, texts: Texts, customer: Customer, m: Agen
     # Events change the session in the same transaction as the record, so a duplicate push
     # (same message_id) finds its record and changes nothing twice.
     if m.kind == "hidden":
-        created = await intake.to_chat(
+        created = await recording.to_telegram(
             s, customer, OutgoingItem(kind="text", html=m.content), dedup_key=key
         )
         if created:
@@ -212,21 +212,21 @@ async def _accept_one(s: AsyncSession, texts: Texts, customer: Customer, m: Agen
         item = OutgoingItem(
             kind="text", html=texts.get("agent_joined", lang, agent=name), plain=True
         )
-        return bool(await intake.to_chat(s, customer, item, dedup_key=key))
+        return bool(await recording.to_telegram(s, customer, item, dedup_key=key))
     if m.kind == "transfer":
         row = await _agent_session(s, customer, m)
         name = m.agent_name or row.agent_name or ""
         item = OutgoingItem(
             kind="text", html=texts.get("transferred", lang, agent=name), plain=True
         )
-        return bool(await intake.to_chat(s, customer, item, dedup_key=key))
+        return bool(await recording.to_telegram(s, customer, item, dedup_key=key))
     if m.kind == "close":
         return await _close(s, texts, customer, m, key)
     if m.kind == "robot":
         return await _robot(s, texts, customer, m, key)
     if m.kind == "urobot":
         return await _urobot(s, texts, customer, m, key)
-    return bool(await intake.to_chat(s, customer, _plain_item(m), dedup_key=key))
+    return bool(await recording.to_telegram(s, customer, _plain_item(m), dedup_key=key))
 
 
 async def _mark(s: AsyncSession, record_id: int, status: RecordStatus, why: str) -> None:
@@ -268,7 +268,7 @@ async def _close(
 ) -> bool:
     lang = customer.language_code
     item = OutgoingItem(kind="text", html=texts.get("session_closed", lang), plain=True)
-    if not await intake.to_chat(s, customer, item, dedup_key=key):
+    if not await recording.to_telegram(s, customer, item, dedup_key=key):
         return False
     row = await session_repo.open_for(s, customer.id)
     if row is None and m.im_sub_session_id:
@@ -321,7 +321,7 @@ async def _offer_survey(
         action = {"t": "survey", "survey_id": survey.id, "option_id": option_id}
         buttons.append([Button(text=label[:60], action=await _action(s, customer, action))])
     title = str(options.get("title") or texts.get("survey_title", customer.language_code))
-    await intake.to_chat(
+    await recording.to_telegram(
         s,
         customer,
         OutgoingItem(kind="text", html=title, plain=True, buttons=buttons),
@@ -357,7 +357,7 @@ async def _robot(
         [Button(texts.get("talk_to_human", lang), await _action(s, customer, {"t": "human"}))]
     )
     item = OutgoingItem(kind="text", html=m.content, buttons=buttons)
-    return bool(await intake.to_chat(s, customer, item, dedup_key=key))
+    return bool(await recording.to_telegram(s, customer, item, dedup_key=key))
 
 
 async def _urobot(
@@ -392,7 +392,7 @@ async def _urobot(
         [Button(texts.get("talk_to_human", lang), await _action(s, customer, {"t": "human"}))]
     )
     item = OutgoingItem(kind="text", html=m.content, buttons=buttons)
-    return bool(await intake.to_chat(s, customer, item, dedup_key=key))
+    return bool(await recording.to_telegram(s, customer, item, dedup_key=key))
 
 
 @dataclass(frozen=True)
@@ -483,7 +483,7 @@ class Inbound:
             if row is None or not row.reachable:
                 return
             row.reachable = False
-            await intake.to_udesk(
+            await recording.to_udesk(
                 s,
                 row,
                 kind="online",

@@ -8,7 +8,6 @@ none of it.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,27 +23,14 @@ from bridge.core.model import (
     Incoming,
     OutgoingItem,
 )
+from bridge.core.recording import flush_outbound, say, to_telegram, to_udesk
 from bridge.core.texts import Texts
-from bridge.logs import correlation_id as current_correlation_id
 from bridge.store import customers
-from bridge.store.notify import mark
-from bridge.store.queue import enqueue, enqueue_many
-from bridge.store.tables import ButtonAction, Customer, InboundMessage, OutboundMessage, utcnow
-
-OUTBOUND = "bridge_outbound"
-INBOUND = "bridge_inbound"
+from bridge.store.tables import ButtonAction, Customer
 
 # Commands with a meaning towards Udesk go through the outbound queue so they keep their
 # place among the customer's messages (an /end typed after a photo ends after the photo).
 UDESK_COMMANDS = {"agent", "end", "cancel"}
-
-
-def customer_lock(customer_id: int) -> str:
-    return f"c:{customer_id}"
-
-
-def chat_lock(chat_id: int) -> str:
-    return f"chat:{chat_id}"
 
 
 def message_key(chat_id: int, message: CustomerMessage | Command) -> str:
@@ -52,115 +38,6 @@ def message_key(chat_id: int, message: CustomerMessage | Command) -> str:
     if isinstance(message, CustomerMessage) and message.edited:
         key += f":e{message.edit_date or 0}"
     return key
-
-
-_GATHERED = "outbound_gathered"  # session.info: records to_udesk keeps for flush_outbound
-
-
-def gather_outbound(session: AsyncSession) -> None:
-    """Until ``flush_outbound``, ``to_udesk`` in this transaction keeps its records and
-    ``flush_outbound`` inserts them together, in order (one INSERT for a batch of updates
-    rather than one each)."""
-    session.info[_GATHERED] = []
-
-
-async def flush_outbound(session: AsyncSession) -> None:
-    gathered: list[dict[str, Any]] | None = session.info.get(_GATHERED)
-    if gathered:
-        await enqueue_many(session, OutboundMessage, gathered)
-        gathered.clear()
-
-
-async def to_udesk(
-    session: AsyncSession,
-    customer: Customer,
-    *,
-    kind: str,
-    dedup_key: str,
-    payload: dict[str, Any],
-    delay: float = 0.0,
-) -> int | None:
-    """Queue a record for Udesk; its id, or None when seen before or gathered
-    (``gather_outbound``)."""
-    mark(session, OUTBOUND)
-    record: dict[str, Any] = {
-        "dedup_key": dedup_key,
-        "lock": customer_lock(customer.id),
-        "kind": kind,
-        "payload": payload,
-        "scheduled_at": utcnow() + dt.timedelta(seconds=delay) if delay else None,
-        "customer_id": customer.id,
-        "correlation_id": current_correlation_id.get(),
-    }
-    gathered: list[dict[str, Any]] | None = session.info.get(_GATHERED)
-    if gathered is not None:
-        gathered.append(record)
-        return None
-    return await enqueue(session, OutboundMessage, **record)
-
-
-async def to_chat(
-    session: AsyncSession,
-    customer: Customer | None,
-    item: OutgoingItem,
-    *,
-    dedup_key: str,
-    chat_id: int | None = None,
-    extra: dict[str, Any] | None = None,
-    lock: str | None = None,
-) -> int | None:
-    """Queue something for the customer's chat (bot texts and agent messages alike)."""
-    mark(session, INBOUND)
-    record = chat_record(
-        customer, item, dedup_key=dedup_key, chat_id=chat_id, extra=extra, lock=lock
-    )
-    return await enqueue(session, InboundMessage, **record)
-
-
-async def to_chat_many(session: AsyncSession, records: list[dict[str, Any]]) -> dict[str, int]:
-    """Queue several ``chat_record``s in one statement; the new ones' ids by dedup key."""
-    mark(session, INBOUND)
-    return await enqueue_many(session, InboundMessage, records)
-
-
-def chat_record(
-    customer: Customer | None,
-    item: OutgoingItem,
-    *,
-    dedup_key: str,
-    chat_id: int | None = None,
-    extra: dict[str, Any] | None = None,
-    lock: str | None = None,
-    correlation_id: str | None = None,
-) -> dict[str, Any]:
-    """The inbound record that shows ``item`` in the customer's chat (``enqueue``'s
-    arguments)."""
-    target = chat_id if chat_id is not None else (customer.chat_id if customer else None)
-    return {
-        "dedup_key": dedup_key,
-        "lock": lock or (chat_lock(target) if target is not None else "chat:unknown"),
-        "kind": item.kind,
-        "payload": {"item": item.to_dict(), **(extra or {})},
-        "customer_id": customer.id if customer else None,
-        "chat_id": target,
-        "correlation_id": correlation_id,
-    }
-
-
-async def say(
-    session: AsyncSession,
-    texts: Texts,
-    customer: Customer,
-    key: str,
-    *,
-    dedup_key: str,
-    **values: Any,
-) -> int | None:
-    """Queue one of the bot's sentences in the customer's language."""
-    text = texts.get(key, customer.language_code, **values)
-    return await to_chat(
-        session, customer, OutgoingItem(kind="text", html=text, plain=True), dedup_key=dedup_key
-    )
 
 
 @dataclass(frozen=True)
@@ -294,7 +171,7 @@ async def _offer_forget(session: AsyncSession, texts: Texts, customer: Customer,
         plain=True,
         buttons=[[Button(texts.get("forget_button", lang), {"id": action.id})]],
     )
-    await to_chat(session, customer, item, dedup_key=f"bot:{key}")
+    await to_telegram(session, customer, item, dedup_key=f"bot:{key}")
 
 
 async def _confirms_forget(

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bridge.core import intake
+from bridge.core import recording
 from bridge.core.errors import (
     FileTooBig,
     NoAgentOnline,
@@ -312,7 +312,7 @@ class Outbound:
                 text = texts.get("queued", customer.language_code, position=position)
             else:
                 text = texts.get("queue_assigning", customer.language_code)
-            await intake.to_chat(
+            await recording.to_telegram(
                 s,
                 customer,
                 OutgoingItem(kind="queue_position", html=text, plain=True),
@@ -328,7 +328,7 @@ class Outbound:
             buttons.append(
                 [Button(texts.get("talk_to_human", customer.language_code), {"id": human})]
             )
-            await intake.to_chat(
+            await recording.to_telegram(
                 s,
                 customer,
                 OutgoingItem(kind="text", html=opened.welcome_html or "", buttons=buttons),
@@ -644,7 +644,7 @@ class Outbound:
 
     async def _say_once(self, customer: Customer, key: str, dedup: str) -> None:
         async with self.sessions.begin() as s:
-            await intake.say(s, self.router.texts, customer, key, dedup_key=f"say:{key}:{dedup}")
+            await recording.say(s, self.router.texts, customer, key, dedup_key=f"say:{key}:{dedup}")
 
     async def _tell_failed(self, customer: Customer, record: Claimed) -> None:
         if record.kind in ("message", "command"):

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bridge.core import intake
+from bridge.core import recording
 from bridge.core.model import Button, OutgoingItem
 from bridge.core.ports import UdeskGateway
 from bridge.core.texts import Texts
@@ -82,7 +82,7 @@ class SurveyFlow:
             if needs_remark(options, survey.chosen_option_id) and survey.remark is None:
                 survey.awaiting_remark = True
                 prompt = str(options.get("remark") or texts.get("survey_remark_prompt", lang))
-                await intake.to_chat(
+                await recording.to_telegram(
                     s,
                     customer,
                     OutgoingItem(kind="force_reply", html=prompt, plain=True),
@@ -111,7 +111,7 @@ class SurveyFlow:
             await s.flush()
             buttons.append(Button(label[:60], {"id": row.id}))
         title = str(resolved.get("title") or texts.get("survey_resolved_title", lang))
-        await intake.to_chat(
+        await recording.to_telegram(
             s,
             customer,
             OutgoingItem(kind="text", html=title, plain=True, buttons=[buttons]),
@@ -131,7 +131,7 @@ class SurveyFlow:
             survey_id = survey.id
         await self._submit(customer, survey_id)
         async with self.sessions.begin() as s:
-            await intake.say(
+            await recording.say(
                 s,
                 self.texts(),
                 customer,

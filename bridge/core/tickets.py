@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bridge.core import intake
+from bridge.core import recording
 from bridge.core.errors import BridgeError
 from bridge.core.model import Button, OutgoingItem
 from bridge.core.ports import UdeskGateway
@@ -163,7 +163,7 @@ class TicketDesk:
             )
         else:
             item = OutgoingItem(kind="text", html=text, plain=True)
-        await intake.to_chat(s, customer, item, dedup_key=dedup)
+        await recording.to_telegram(s, customer, item, dedup_key=dedup)
 
     # --- agents' replies -----------------------------------------------------------------
 
@@ -206,7 +206,7 @@ class TicketDesk:
                 if not reply.internal:  # internal notes are for agents only, never shown
                     item = OutgoingItem(kind="text", html=reply.content)
                     key = f"ticket-reply:{ticket.udesk_ticket_id}:{reply.reply_id}"
-                    if await intake.to_chat(s, customer, item, dedup_key=key):
+                    if await recording.to_telegram(s, customer, item, dedup_key=key):
                         delivered += 1
                 row.last_reply_id = reply.reply_id
             if finished:

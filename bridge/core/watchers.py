@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bridge.core import agent_side, intake
+from bridge.core import agent_side, recording
 from bridge.core.errors import BridgeError
 from bridge.core.model import OutgoingItem
 from bridge.core.ports import UdeskGateway
@@ -110,7 +110,7 @@ class Watchers:
             async with self.sessions.begin() as s:
                 customer = await s.get(Customer, row.customer_id)
                 if customer is not None:
-                    await intake.to_udesk(
+                    await recording.to_udesk(
                         s,
                         customer,
                         kind="command",
@@ -127,7 +127,7 @@ class Watchers:
                 return
             row.queue_position = position
             text = self.texts().get("queued", customer.language_code, position=position)
-            await intake.to_chat(
+            await recording.to_telegram(
                 s,
                 customer,
                 OutgoingItem(kind="queue_position", html=text, plain=True),

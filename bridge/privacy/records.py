@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bridge.core import intake
+from bridge.core import recording
 from bridge.store import customers as customer_repo
 from bridge.store.tables import (
     Base,
@@ -87,14 +87,14 @@ def where(person: Person, table: type[Base]) -> ColumnElement[bool]:
     """The condition selecting the person's rows of ``table`` (not RejectedPush: see
     ``rejected_push_ids``)."""
     cid = person.customer_id
-    chat_locks = [intake.chat_lock(c) for c in person.chat_ids]
+    chat_locks = [recording.chat_lock(c) for c in person.chat_ids]
     if table is Customer:
         return Customer.telegram_user_id == person.telegram_user_id
     if table is OutboundMessage:
         if cid is None:
             return false()
         return or_(
-            OutboundMessage.customer_id == cid, OutboundMessage.lock == intake.customer_lock(cid)
+            OutboundMessage.customer_id == cid, OutboundMessage.lock == recording.customer_lock(cid)
         )
     if table is InboundMessage:
         conditions: list[ColumnElement[bool]] = [

@@ -16,6 +16,11 @@ from sqlalchemy.orm import Session
 
 log = logging.getLogger("bridge.store.notify")
 
+# The queues' channels, named for the direction their records go.
+UPDATES = "bridge_updates"  # telegram_updates: what customers sent, still to be read
+TO_UDESK = "bridge_outbound"  # outbound_messages
+TO_TELEGRAM = "bridge_inbound"  # inbound_messages
+
 
 class Waker:
     """One event per channel; ``notify`` sets it locally, PostgreSQL spreads it further."""

@@ -21,7 +21,7 @@ from telegram.error import Conflict, InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application
 
 from bridge import metrics
-from bridge.core import intake
+from bridge.core import intake, recording
 from bridge.core.model import Incoming
 from bridge.core.texts import Texts
 from bridge.logs import correlation_id
@@ -29,7 +29,7 @@ from bridge.store import customers
 from bridge.store.db import DATABASE_DOWN, is_bad_data
 from bridge.store.dispatcher import Done, Fail, Outcome, Retry
 from bridge.store.exclusive import EXIT_ALREADY_RUNNING, AlreadyRunning, PollerLock
-from bridge.store.notify import mark
+from bridge.store.notify import UPDATES, mark
 from bridge.store.queue import Claimed, DurableQueue, LeaseLost, enqueue, enqueue_many
 from bridge.store.tables import IN_FLIGHT, RecordStatus, TelegramUpdate, utcnow
 from bridge.tasks import Unrecoverable
@@ -38,7 +38,6 @@ from bridge.untrusted import BadJson, load_json, secret_matches
 
 log = logging.getLogger("bridge.telegram.intake")
 
-UPDATES = "bridge_updates"
 MAX_UPDATE_ATTEMPTS = 5
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
 # Telegram answers 401 Unauthorized (PTB's InvalidToken) to a wrong or revoked token.
@@ -311,7 +310,7 @@ class UpdateProcessor:
             session, {incoming.user.user_id for _, incoming in translated if incoming}
         )
         new = 0
-        intake.gather_outbound(session)  # their records for Udesk: one INSERT too
+        recording.gather_outbound(session)  # their records for Udesk: one INSERT too
         for (_, incoming), record in zip(translated, records, strict=True):
             record_id = created.get(record["dedup_key"])
             if record_id is None:
@@ -339,7 +338,7 @@ class UpdateProcessor:
             finally:
                 correlation_id.reset(cid)
             metrics.record_outcome(self.queue.name, "update", "done", 0.0)
-        await intake.flush_outbound(session)
+        await recording.flush_outbound(session)
         return new
 
     async def _handle(self, record: Claimed) -> Outcome:

@@ -16,11 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.admin.operations import AdminOps
 from bridge.admin.reload import reload_routing
-from bridge.core import intake
 from bridge.core.routing import Router
 from bridge.sandbox.udesk_sim import UdeskSimulator
 from bridge.store.db import session_factory
-from bridge.store.notify import Waker, waking_sessions
+from bridge.store.notify import TO_TELEGRAM, TO_UDESK, Waker, waking_sessions
 from bridge.store.tables import (
     Customer,
     ImSession,
@@ -85,7 +84,7 @@ async def admin(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[Admin]:
         timeout=2,
         max_attempts=1,
     )
-    waker = Waker([intake.OUTBOUND, intake.INBOUND])
+    waker = Waker([TO_UDESK, TO_TELEGRAM])
     sessions = waking_sessions(engine, waker)
     app = create_web_app(engine)
     ops = AdminOps(sessions, UdeskGateway(client_udesk), lambda: router.texts)
@@ -289,7 +288,7 @@ async def test_closing_sessions_closes_them_in_udesk_then_here(admin: Admin) -> 
     async with session_factory(admin.engine)() as s:
         told = (await s.scalars(select(InboundMessage).where(InboundMessage.chat_id == 1000))).all()
     assert any("conversation has ended" in (r.payload["item"]["html"]) for r in told)
-    assert admin.waker.events[intake.INBOUND].is_set()
+    assert admin.waker.events[TO_TELEGRAM].is_set()
 
     status, body = await admin.post(f"/admin/sessions/{ids['queued_second']}/close")
     assert status == 200 and body["session"]["state"] == "closed"
@@ -323,8 +322,8 @@ async def test_retry_and_discard_records(admin: Admin) -> None:
     record = body["message"]
     assert record["status"] == "todo" and record["finished_at"] is None
     assert dt.datetime.fromisoformat(record["scheduled_at"]) >= before - dt.timedelta(seconds=1)
-    assert admin.waker.events[intake.OUTBOUND].is_set()
-    assert not admin.waker.events[intake.INBOUND].is_set()
+    assert admin.waker.events[TO_UDESK].is_set()
+    assert not admin.waker.events[TO_TELEGRAM].is_set()
 
     # Only failed records are retried.
     status, body = await admin.post(f"/admin/messages/outbound/{ids['failed_out']}/retry")
