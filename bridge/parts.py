@@ -57,7 +57,7 @@ from bridge.telegram.intake import (
 )
 from bridge.telegram.ratelimit import WindowRateLimiter
 from bridge.telegram.request import AiohttpRequest
-from bridge.telegram.translate import Translator
+from bridge.telegram.translate import Translation
 from bridge.udesk.budget import RateBudget
 from bridge.udesk.client import UdeskClient
 from bridge.udesk.gateway import UdeskGateway
@@ -345,8 +345,6 @@ async def build_parts(settings: Settings, engine: AsyncEngine, lifecycle: Lifecy
         .concurrent_updates(False)
         .build()
     )
-    translator = Translator(forget_command=s.forget_command)  # privacy: /forget
-    translator.install(ptb)
 
     async def stop_ptb() -> None:
         if ptb.running:
@@ -406,7 +404,7 @@ async def build_parts(settings: Settings, engine: AsyncEngine, lifecycle: Lifecy
     inbound = Inbound(sessions, sender, delivery_deadline=s.delivery_deadline, reads=reads)
     updates = UpdateProcessor(
         ptb,
-        translator,
+        Translation(bot_username=ptb.bot.username, forget_command=s.forget_command),
         sessions,
         queues["updates"],
         lambda: router.texts,

@@ -33,7 +33,7 @@ from bridge.store.notify import UPDATES, mark
 from bridge.store.queue import Claimed, DurableQueue, LeaseLost, enqueue, enqueue_many
 from bridge.store.tables import IN_FLIGHT, RecordStatus, TelegramUpdate, utcnow
 from bridge.tasks import Unrecoverable
-from bridge.telegram.translate import Translator
+from bridge.telegram.translate import Translation, translate
 from bridge.untrusted import BadJson, load_json, secret_matches
 
 log = logging.getLogger("bridge.telegram.intake")
@@ -208,7 +208,7 @@ class UpdateProcessor:
     def __init__(
         self,
         app: Application[Any, Any, Any, Any, Any, Any],
-        translator: Translator,
+        translation: Translation,
         sessions: async_sessionmaker[AsyncSession],
         queue: DurableQueue,
         texts: Any,
@@ -217,7 +217,7 @@ class UpdateProcessor:
         identity: intake.Identity,
     ) -> None:
         self.app = app
-        self.translator = translator
+        self.translation = translation
         self.sessions = sessions
         self.queue = queue
         self.texts = texts  # a callable returning the Texts in force (routing reloads)
@@ -266,8 +266,7 @@ class UpdateProcessor:
                 if not isinstance(update_id, int):
                     continue
                 update = parsed[index] if parsed else Update.de_json(raw, self.app.bot)
-                await self.app.process_update(update)
-                translated.append((raw, self.translator.take(update_id)))
+                translated.append((raw, translate(update, self.translation)))
             async with self.sessions.begin() as session:
                 return await self._record_batch(session, translated)
         except Exception as exc:
@@ -343,8 +342,7 @@ class UpdateProcessor:
 
     async def _handle(self, record: Claimed) -> Outcome:
         update = Update.de_json(record.payload, self.app.bot)
-        await self.app.process_update(update)
-        incoming = self.translator.take(update.update_id)
+        incoming = translate(update, self.translation)
         texts: Texts = self.texts()
         async with self.sessions.begin() as session:
             if incoming is not None:

@@ -1,25 +1,20 @@
-"""Telegram updates → the core's ``Incoming`` events, with PTB's own handler machinery.
+"""Telegram updates → the core's ``Incoming`` events: ``translate``, a pure function.
 
-The Application runs our handlers for a stored update (``process_update``); each handler
-only translates and leaves its result here.  Storing the result happens afterwards, in the
-transaction that marks the update done, so nothing is written twice on a replay.
+It reads a PTB ``Update`` (parsed by PTB from the stored JSON) and says what it means to the
+conversation, or None for what the bridge does not handle; it writes nothing.  Storing the
+result happens afterwards, in the transaction that marks the update done, so nothing is
+written twice on a replay.  The dispatch follows PTB's handlers as the bridge used them:
+commands first (private chats; a leading bot command for this bot), then buttons, the
+bot's own membership, edited and new messages in private chats.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from telegram import Message, Update
+from telegram import Message, MessageEntity, Update
 from telegram.constants import ChatMemberStatus
-from telegram.ext import (
-    Application,
-    CallbackQueryHandler,
-    ChatMemberHandler,
-    CommandHandler,
-    ContextTypes,
-    MessageHandler,
-    filters,
-)
 
 from bridge.core.model import (
     ButtonTap,
@@ -123,62 +118,66 @@ def message_event(message: Message, *, edited: bool) -> CustomerMessage | None:
     return CustomerMessage(**base)
 
 
-class Translator:
-    """Registers handlers on an Application and collects what they translate."""
+@dataclass(frozen=True)
+class Translation:
+    """What ``translate`` needs beyond the update: the bot's username (a command addressed
+    to another bot, ``/start@other_bot``, is not ours) and whether /forget is on."""
 
-    def __init__(self, *, forget_command: bool = False) -> None:
-        self._results: dict[int, Incoming] = {}
-        self.forget_command = forget_command  # privacy: /forget only with FORGET_COMMAND
+    bot_username: str | None = None
+    forget_command: bool = False  # privacy: /forget only with FORGET_COMMAND
 
-    def install(self, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
-        private = filters.ChatType.PRIVATE
-        names = (*COMMANDS, "forget") if self.forget_command else COMMANDS
-        for name in names:
-            app.add_handler(CommandHandler(name, self._command, filters=private))
-        app.add_handler(CallbackQueryHandler(self._button))
-        app.add_handler(ChatMemberHandler(self._membership, ChatMemberHandler.MY_CHAT_MEMBER))
-        app.add_handler(MessageHandler(private & filters.UpdateType.EDITED_MESSAGE, self._edited))
-        app.add_handler(MessageHandler(private & filters.UpdateType.MESSAGE, self._message))
+    @property
+    def commands(self) -> tuple[str, ...]:
+        return (*COMMANDS, "forget") if self.forget_command else COMMANDS
 
-    def take(self, update_id: int) -> Incoming | None:
-        return self._results.pop(update_id, None)
 
-    def _put(self, update: Update, event: Any) -> None:
-        user = _user(update)
-        if user is not None and event is not None:
-            self._results[update.update_id] = Incoming(update.update_id, user, event)
+def translate(update: Update, how: Translation) -> Incoming | None:
+    """The event ``update`` means to the conversation, or None."""
+    user = _user(update)
+    if user is None:
+        return None
+    event = _event(update, how)
+    return Incoming(update.update_id, user, event) if event is not None else None
 
-    async def _command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        message = update.effective_message
-        if message is None or message.text is None:
-            return
-        name = message.text.split()[0].lstrip("/").split("@")[0].lower()
-        args = " ".join(context.args or [])
-        self._put(update, Command(message.message_id, name, args))
 
-    async def _button(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+def _event(update: Update, how: Translation) -> Any:
+    message = update.message or update.edited_message
+    private = update.effective_chat is not None and update.effective_chat.type == "private"
+    if message is not None and private:
+        command = _command(message, how)
+        if command is not None:
+            return command
+    if update.callback_query is not None:
         query = update.callback_query
-        if query is None:
-            return
         data = query.data or ""
         action_id = int(data[2:]) if data.startswith("b:") and data[2:].isdigit() else None
         message_id = query.message.message_id if query.message else None
-        self._put(update, ButtonTap(query.id, action_id, message_id))
+        return ButtonTap(query.id, action_id, message_id)
+    if update.my_chat_member is not None:
+        status = update.my_chat_member.new_chat_member.status
+        return ChatMembership(blocked=status in (ChatMemberStatus.BANNED, ChatMemberStatus.LEFT))
+    if update.edited_message is not None and private:
+        return message_event(update.edited_message, edited=True)
+    if update.message is not None and private:
+        return message_event(update.message, edited=False)
+    return None
 
-    async def _membership(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
-        change = update.my_chat_member
-        if change is None:
-            return
-        blocked = change.new_chat_member.status in (
-            ChatMemberStatus.BANNED,
-            ChatMemberStatus.LEFT,
-        )
-        self._put(update, ChatMembership(blocked=blocked))
 
-    async def _message(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
-        if update.message is not None:
-            self._put(update, message_event(update.message, edited=False))
-
-    async def _edited(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
-        if update.edited_message is not None:
-            self._put(update, message_event(update.edited_message, edited=True))
+def _command(message: Message, how: Translation) -> Command | None:
+    """A bot command the bridge knows at the start of the text, as PTB's CommandHandler
+    reads it; None otherwise (an unknown command is an ordinary message)."""
+    text = message.text
+    entities = message.entities
+    if not text or not entities:
+        return None
+    first = entities[0]
+    if first.type != MessageEntity.BOT_COMMAND or first.offset != 0:
+        return None
+    name, _, addressed = text[1 : first.length].partition("@")
+    if addressed and (how.bot_username or "").lower() != addressed.lower():
+        return None
+    name = name.lower()
+    if name not in how.commands:
+        return None
+    args = " ".join(text.split()[1:])
+    return Command(message.message_id, name, args)
