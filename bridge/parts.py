@@ -118,16 +118,18 @@ class Parts:
         api.add_routes(app)
 
     def _add_observability(self, app: web.Application) -> None:
+        from bridge.telegram.readiness import TelegramWebhookCheck
+        from bridge.udesk.budget_metrics import BudgetCollector
+        from bridge.udesk.readiness import UdeskCredentialsCheck
         from bridge.web import health, metrics_route
 
         s = self.settings
-        metrics_route.watch_budget(app, self.budget)
-        health.add_component_checks(
-            app,
-            udesk=self.udesk.client,
-            bot=self.ptb.bot if s.telegram_mode == "webhook" else None,
-            webhook_url=f"{s.public_url}/telegram/webhook",
-        )
+        metrics_route.watch(app, BudgetCollector(self.budget))
+        checks: dict[str, Any] = {"udesk": UdeskCredentialsCheck(self.udesk.client)}
+        if s.telegram_mode == "webhook":
+            webhook = f"{s.public_url}/telegram/webhook"
+            checks["telegram_webhook"] = TelegramWebhookCheck(self.ptb.bot, webhook)
+        health.add_component_checks(app, checks)
 
     def add_routes(self, app: web.Application) -> None:
         s = self.settings

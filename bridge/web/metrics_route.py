@@ -17,7 +17,8 @@ from collections.abc import Iterator
 
 from aiohttp import web
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -31,7 +32,6 @@ from bridge.store.tables import (
     SessionState,
     TelegramUpdate,
 )
-from bridge.udesk.budget import Priority, RateBudget
 from bridge.web.keys import ENGINE
 
 log = logging.getLogger("bridge.metrics")
@@ -178,51 +178,6 @@ class DatabaseStats:
             yield transaction
 
 
-class BudgetCollector:
-    """The Udesk rate budget's own counters (``RateBudget`` keeps plain numbers)."""
-
-    def __init__(self, budget: RateBudget) -> None:
-        self.budget = budget
-
-    def collect(self) -> Iterator[Metric]:
-        b = self.budget
-        waits = CounterMetricFamily(
-            "bridge_udesk_budget_waits",
-            "Udesk calls that had to wait for the rate budget (UDESK_RATE_LIMIT), by priority",
-            labels=["priority"],
-        )
-        seconds = CounterMetricFamily(
-            "bridge_udesk_budget_wait_seconds",
-            "Time Udesk calls spent waiting for the rate budget, by priority",
-            labels=["priority"],
-        )
-        for priority in Priority:
-            name = priority.name.lower()
-            waits.add_metric([name], b.waits_by_priority.get(priority, 0))
-            seconds.add_metric([name], b.wait_seconds_by_priority.get(priority, 0.0))
-        yield waits
-        yield seconds
-        refused = CounterMetricFamily(
-            "bridge_udesk_previews_refused",
-            "Message previews not sent because the rate budget was short",
-        )
-        refused.add_metric([], b.previews_refused)
-        yield refused
-        waiting = GaugeMetricFamily(
-            "bridge_udesk_budget_waiting", "Udesk calls waiting for the rate budget now"
-        )
-        waiting.add_metric([], b.waiting)
-        yield waiting
-        available = b.tokens_available()
-        if available is not None:
-            tokens = GaugeMetricFamily(
-                "bridge_udesk_budget_tokens_available",
-                "Udesk calls that could be made right now without waiting",
-            )
-            tokens.add_metric([], available)
-            yield tokens
-
-
 METRICS_REGISTRY = web.AppKey("metrics_registry", CollectorRegistry)
 DATABASE_STATS = web.AppKey("metrics_database_stats", DatabaseStats)
 
@@ -244,6 +199,6 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/metrics", metrics)
 
 
-def watch_budget(app: web.Application, budget: RateBudget) -> None:
-    """Expose this bridge's Udesk rate budget on ``/metrics``."""
-    app[METRICS_REGISTRY].register(BudgetCollector(budget))
+def watch(app: web.Application, collector: Collector) -> None:
+    """Expose an edge's own collector (e.g. the Udesk rate budget's) on ``/metrics``."""
+    app[METRICS_REGISTRY].register(collector)

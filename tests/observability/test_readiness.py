@@ -9,7 +9,7 @@ import aiohttp
 from aiohttp import test_utils
 
 from bridge.store.db import create_engine
-from bridge.web.health import TelegramWebhookCheck
+from bridge.telegram.readiness import TelegramWebhookCheck
 from bridge.web.keys import READINESS_CHECKS
 from bridge.web.server import create_web_app
 from tests.e2e.conftest import World, free_port
