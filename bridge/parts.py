@@ -27,12 +27,12 @@ from bridge import tasks
 from bridge.admin.operations import AdminOps
 from bridge.admin.reload import reload_routing
 from bridge.core import intake
-from bridge.core.agent_side import Inbound
-from bridge.core.outbound import Outbound, OutboundConfig
 from bridge.core.previews import PreviewSender
 from bridge.core.routing import Router, RoutingFileError
 from bridge.core.texts import Texts
 from bridge.core.tickets import TicketDesk
+from bridge.core.to_telegram import ToTelegram
+from bridge.core.to_udesk import ToUdesk, ToUdeskConfig
 from bridge.core.watchers import Watchers
 from bridge.privacy.erase import Eraser
 from bridge.privacy.forget import ForgetHandler
@@ -392,7 +392,7 @@ async def build_parts(settings: Settings, engine: AsyncEngine, lifecycle: Lifecy
         ),
     }
     tickets = TicketDesk(sessions, udesk, lambda: router.texts)
-    outbound = Outbound(
+    outbound = ToUdesk(
         sessions,
         udesk,
         sender,
@@ -400,10 +400,10 @@ async def build_parts(settings: Settings, engine: AsyncEngine, lifecycle: Lifecy
         media,
         previews,
         tickets,
-        OutboundConfig(delivery_deadline=s.delivery_deadline, max_media_bytes=s.max_media_bytes),
+        ToUdeskConfig(delivery_deadline=s.delivery_deadline, max_media_bytes=s.max_media_bytes),
         reads=reads,
     )
-    inbound = Inbound(sessions, sender, delivery_deadline=s.delivery_deadline, reads=reads)
+    inbound = ToTelegram(sessions, sender, delivery_deadline=s.delivery_deadline, reads=reads)
     updates = UpdateProcessor(
         ptb,
         Translation(bot_username=ptb.bot.username, forget_command=s.forget_command),

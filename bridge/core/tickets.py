@@ -27,7 +27,7 @@ from bridge.core.texts import Texts
 from bridge.store.tables import Customer, Ticket, utcnow
 
 if TYPE_CHECKING:
-    from bridge.core.outbound import Part
+    from bridge.core.to_udesk import Part
 
 log = logging.getLogger("bridge.core.tickets")
 

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bridge.core import agent_side, recording
+from bridge.core import recording, to_telegram
 from bridge.core.errors import BridgeError
 from bridge.core.model import OutgoingItem
 from bridge.core.ports import UdeskGateway
@@ -159,7 +159,7 @@ class Watchers:
             if not messages:
                 continue
             async with self.sessions.begin() as s:
-                created += await agent_side.accept_push(
+                created += await to_telegram.accept_push(
                     s, self.texts(), customer.customer_token, messages
                 )
         if created:

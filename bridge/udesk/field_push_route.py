@@ -206,7 +206,7 @@ def apply_fields(customer: Customer, fields: dict[str, Any], region: str) -> lis
 
 
 def telegram_nick(customer: Customer) -> str:
-    """The name the bridge gives the customer in Udesk (as ``Outbound`` does)."""
+    """The name the bridge gives the customer in Udesk (as ``ToUdesk`` does)."""
     name = " ".join(p for p in (customer.first_name, customer.last_name) if p)
     name = name or f"Telegram {customer.telegram_user_id}"
     return f"{name} (@{customer.username})" if customer.username else name

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bridge import metrics
-from bridge.core import agent_side
+from bridge.core import to_telegram
 from bridge.core.model import AgentMessage
 from bridge.core.texts import Texts
 from bridge.http_errors import error_response
@@ -85,7 +85,7 @@ def push_handler(
     async def store_pushes(
         session: AsyncSession, pushes: list[tuple[str, list[AgentMessage], str | None]]
     ) -> list[int]:
-        return await agent_side.accept_pushes(session, texts(), pushes)
+        return await to_telegram.accept_pushes(session, texts(), pushes)
 
     async def handle(request: web.Request) -> web.Response:
         if not secret_matches(request, secret):
@@ -117,7 +117,7 @@ def push_handler(
             await writes.run_together(
                 store_pushes,
                 (token, messages, correlation_id.get()),
-                first=agent_side.accept_plain_pushes,
+                first=to_telegram.accept_plain_pushes,
             )
         except (OverflowError, UnicodeError, ValueError) as exc:
             return await unstorable(body, exc)

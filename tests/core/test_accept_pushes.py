@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bridge.core.agent_side import accept_pushes
 from bridge.core.model import AgentMessage, UserInfo
 from bridge.core.texts import Texts
+from bridge.core.to_telegram import accept_pushes
 from bridge.store import customers
 from bridge.store.db import session_factory
 from bridge.store.tables import InboundMessage

@@ -35,7 +35,7 @@ from bridge.store.media import MediaStore
 from bridge.store.queue import Claimed
 from bridge.store.tables import ButtonAction, Customer, ImSession, SessionState, utcnow
 
-log = logging.getLogger("bridge.core.outbound")
+log = logging.getLogger("bridge.core.to_udesk")
 
 # Telegram media kind → Udesk message type (im-open-api.txt, "Type and Supported List").
 UDESK_TYPE = {
@@ -73,12 +73,12 @@ class LeaveMessage(Exception):
 
 
 @dataclass(frozen=True)
-class OutboundConfig:
+class ToUdeskConfig:
     delivery_deadline: float = 3600.0
     max_media_bytes: int = 20 * 1024 * 1024
 
 
-class Outbound:
+class ToUdesk:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
@@ -88,7 +88,7 @@ class Outbound:
         media: MediaStore,
         previews: PreviewSender,
         tickets: TicketDesk,
-        config: OutboundConfig,
+        config: ToUdeskConfig,
         *,
         reads: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:

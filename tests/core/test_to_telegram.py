@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bridge.core.agent_side import accept_push, survey_choices
 from bridge.core.model import AgentMessage, UserInfo
 from bridge.core.texts import Texts
+from bridge.core.to_telegram import accept_push, survey_choices
 from bridge.store import customers
 from bridge.store.db import session_factory
 from bridge.store.tables import ImSession, InboundMessage

@@ -1,7 +1,7 @@
 """Udesk → customer: pushes become inbound records, then Telegram messages.
 
 ``accept_push`` runs inside the push request's transaction and must stay cheap (Udesk waits
-at most 5 s): it only writes rows.  ``Inbound.handle`` is the dispatcher's handler that
+at most 5 s): it only writes rows.  ``ToTelegram.handle`` is the dispatcher's handler that
 shows each record in the chat.
 """
 
@@ -36,7 +36,7 @@ from bridge.store.tables import (
     utcnow,
 )
 
-log = logging.getLogger("bridge.core.agent_side")
+log = logging.getLogger("bridge.core.to_telegram")
 
 MEDIA_KINDS = {"image", "audio", "video", "file"}
 ALBUM_KINDS = {"image", "video"}
@@ -404,7 +404,7 @@ class Recipient:
     language_code: str | None
 
 
-class Inbound:
+class ToTelegram:
     """The handler of inbound records: show each in the customer's chat."""
 
     def __init__(
