@@ -252,7 +252,7 @@ class ToUdesk:
                 current = ImSession(customer_id=customer.id, assign_type=route.assign_type)
                 current.state = SessionState.QUEUED.value
                 s.add(current)
-            self._apply_opened(current, opened, route.rule_name, route.robot_id, route.scene_id)
+            apply_opened(current, opened, route.rule_name, route.robot_id, route.scene_id)
             try:
                 await s.flush()
             except IntegrityError:
@@ -268,38 +268,6 @@ class ToUdesk:
             route.rule_name or "default",
         )
         return current
-
-    @staticmethod
-    def _apply_opened(
-        row: ImSession,
-        opened: SessionOpened,
-        rule: str,
-        robot_id: int | None,
-        scene_id: int | None,
-    ) -> None:
-        row.rule_name = rule
-        row.assign_type = "agent" if opened.outcome in ("agent", "queued") else opened.outcome
-        if opened.outcome == "agent":
-            # A start_session push may already have set the agent: keep what we know.
-            row.state = SessionState.AGENT.value
-            row.im_sub_session_id = opened.im_sub_session_id or row.im_sub_session_id
-            row.agent_id = opened.agent_id or row.agent_id
-            row.agent_name = opened.agent_name or row.agent_name
-            row.survey_options = opened.survey_options or row.survey_options
-        elif opened.outcome == "queued":
-            if row.state != SessionState.AGENT.value:
-                row.state = SessionState.QUEUED.value
-                row.queue_name = opened.queue_name
-                row.queue_position = opened.position
-        elif opened.outcome == "robot":
-            row.state = SessionState.ROBOT.value
-            row.im_sub_session_id = 0
-        else:
-            row.state = SessionState.UROBOT.value
-            row.im_sub_session_id = -1
-            row.robot_id = robot_id
-            row.scene_id = scene_id
-            row.urobot_session_id = opened.urobot_session_id
 
     async def _announce(
         self, s: AsyncSession, customer: Customer, row: ImSession, opened: SessionOpened
@@ -549,7 +517,7 @@ class ToUdesk:
                         customer_id=customer.id, assign_type=fallback.route.assign_type
                     )
                     s.add(fresh)
-                    self._apply_opened(
+                    apply_opened(
                         fresh,
                         opened,
                         "queue wait exceeded",
@@ -661,3 +629,36 @@ def _agent_session_id(row: ImSession | None) -> int | None:
     if row is not None and row.state == SessionState.AGENT.value and row.im_sub_session_id:
         return int(row.im_sub_session_id)
     return None
+
+
+def apply_opened(
+    row: ImSession,
+    opened: SessionOpened,
+    rule: str,
+    robot_id: int | None,
+    scene_id: int | None,
+) -> None:
+    """What Udesk's answer to a session request makes of the customer's session row."""
+    row.rule_name = rule
+    row.assign_type = "agent" if opened.outcome in ("agent", "queued") else opened.outcome
+    if opened.outcome == "agent":
+        # A start_session push may already have set the agent: keep what we know.
+        row.state = SessionState.AGENT.value
+        row.im_sub_session_id = opened.im_sub_session_id or row.im_sub_session_id
+        row.agent_id = opened.agent_id or row.agent_id
+        row.agent_name = opened.agent_name or row.agent_name
+        row.survey_options = opened.survey_options or row.survey_options
+    elif opened.outcome == "queued":
+        if row.state != SessionState.AGENT.value:
+            row.state = SessionState.QUEUED.value
+            row.queue_name = opened.queue_name
+            row.queue_position = opened.position
+    elif opened.outcome == "robot":
+        row.state = SessionState.ROBOT.value
+        row.im_sub_session_id = 0
+    else:
+        row.state = SessionState.UROBOT.value
+        row.im_sub_session_id = -1
+        row.robot_id = robot_id
+        row.scene_id = scene_id
+        row.urobot_session_id = opened.urobot_session_id
