@@ -26,7 +26,7 @@ from telegram.ext import AIORateLimiter, Application
 from bridge import tasks
 from bridge.admin.operations import AdminOps
 from bridge.admin.reload import reload_routing
-from bridge.core import intake
+from bridge.core import intake, routing_file
 from bridge.core.previews import PreviewSender
 from bridge.core.routing import Router, RoutingFileError
 from bridge.core.texts import Texts
@@ -280,7 +280,7 @@ def load_router(settings: Settings) -> Router:
     if settings.routing_file is None:
         return Router()
     try:
-        router = Router.from_file(settings.routing_file)
+        router = routing_file.load_router(settings.routing_file)
     except RoutingFileError as exc:
         raise SettingsError([f"ROUTING_FILE: {p}" for p in exc.problems]) from None
     log.info("routing from %s: %d rules", settings.routing_file, len(router.rules))

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from bridge.core import routing_file
 from bridge.core.business_hours import DAYS
 from bridge.core.routing import CustomerContext, Router, RoutingFileError
 from bridge.settings import SettingsError, load_yaml
@@ -38,7 +39,7 @@ def routing_file_from(explicit: Path | None, config_file: Path | None) -> Path |
 
 def load_router(path: Path | None) -> Router:
     """The router for ``path`` (the built-in default for None); RoutingFileError if broken."""
-    return Router.from_file(path) if path is not None else Router()
+    return routing_file.load_router(path) if path is not None else Router()
 
 
 def check_routing(path: Path | None) -> tuple[list[str], list[str]]:
@@ -46,7 +47,7 @@ def check_routing(path: Path | None) -> tuple[list[str], list[str]]:
     if path is None:
         return [], ["routing: no ROUTING_FILE (every session: assign_type agent, no group)"]
     try:
-        router = Router.from_file(path)
+        router = routing_file.load_router(path)
     except RoutingFileError as exc:
         return exc.problems, []
     cfg = router.config

@@ -183,3 +183,14 @@ class AgentMessage:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Part:
+    """One piece of a customer message as Udesk takes it: text, or a media link."""
+
+    udesk_type: str  # message | image | audio | video | file
+    content: str  # the text, or the media link under PUBLIC_URL/media/
+    filename: str | None = None
+    data: bytes | None = None  # the media itself, for a ticket attachment
+    mime_type: str | None = None

@@ -24,6 +24,7 @@ Decisions, in order:
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -177,16 +178,17 @@ class Router:
     """The routing in force.  The core keeps a reference to this object; reloads swap the
     config inside it in one assignment."""
 
-    def __init__(self, config: RoutingConfig | None = None) -> None:
+    def __init__(
+        self,
+        config: RoutingConfig | None = None,
+        *,
+        load: Callable[[Path], RoutingConfig] | None = None,
+    ) -> None:
+        """``load``: reads and validates a routing file for ``reload`` (the router from
+        ``routing_file.load_router`` has it; one without a file can still be reloaded
+        from one when it is given)."""
         self._config = config or RoutingConfig()
-
-    @classmethod
-    def from_file(cls, path: Path | str) -> Router:
-        """Load and validate a routing file; raises RoutingFileError listing every
-        problem."""
-        from bridge.core.routing_file import load_routing_file
-
-        return cls(load_routing_file(Path(path)))
+        self._load = load
 
     # --- reload -------------------------------------------------------------------------
 
@@ -194,12 +196,10 @@ class Router:
         """Load ``path`` (default: the file in force) and put it in force, atomically.
 
         A broken file raises RoutingFileError and the old rules stay in force."""
-        from bridge.core.routing_file import load_routing_file
-
         target = Path(path) if path is not None else self._config.source
-        if target is None:
+        if target is None or self._load is None:
             raise RoutingFileError(["no routing file to reload (ROUTING_FILE is not set)"])
-        config = load_routing_file(target)
+        config = self._load(target)
         self._config = config
         return config
 

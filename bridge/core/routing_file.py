@@ -38,7 +38,7 @@ from pydantic_core import PydanticCustomError
 from bridge.core.business_hours import BusinessHours, HoursError, parse_days, parse_holiday
 from bridge.core.business_hours import parse_ranges as _parse_ranges
 from bridge.core.ports import Route
-from bridge.core.routing import Condition, RoutingConfig, RoutingFileError, Rule
+from bridge.core.routing import Condition, Router, RoutingConfig, RoutingFileError, Rule
 from bridge.core.texts import Texts, default_texts, placeholders
 from bridge.settings import parse_duration
 
@@ -723,3 +723,9 @@ def load_routing_file(path: Path) -> RoutingConfig:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         raise RoutingFileError([f"{path}: cannot read ({reason})"], path) from None
     return parse_routing(text, path)
+
+
+def load_router(path: Path | str) -> Router:
+    """A router from a routing file, able to reload it; raises RoutingFileError listing
+    every problem."""
+    return Router(load_routing_file(Path(path)), load=load_routing_file)

@@ -14,20 +14,16 @@ import html
 import logging
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bridge.core import recording
 from bridge.core.errors import BridgeError
-from bridge.core.model import Button, OutgoingItem
+from bridge.core.model import Button, OutgoingItem, Part
 from bridge.core.ports import UdeskGateway
 from bridge.core.texts import Texts
 from bridge.store.tables import Customer, Ticket, utcnow
-
-if TYPE_CHECKING:
-    from bridge.core.to_udesk import Part
 
 log = logging.getLogger("bridge.core.tickets")
 

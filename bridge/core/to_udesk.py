@@ -23,7 +23,7 @@ from bridge.core.errors import (
     SessionGone,
     TransientError,
 )
-from bridge.core.model import Button, CustomerMessage, OutgoingItem
+from bridge.core.model import Button, CustomerMessage, OutgoingItem, Part
 from bridge.core.ports import MessageTarget, SessionOpened, TelegramGateway, UdeskGateway
 from bridge.core.previews import PreviewSender
 from bridge.core.routing import CustomerContext, Router
@@ -51,17 +51,6 @@ UDESK_TYPE = {
 # How long a send may take before the agent is shown a preview of it.
 PREVIEW_AFTER = 0.5
 DEFAULT_MIME = {"photo": "image/jpeg", "voice": "audio/ogg", "video_note": "video/mp4"}
-
-
-@dataclass(frozen=True)
-class Part:
-    """One piece of a customer message as Udesk takes it: text, or a media link."""
-
-    udesk_type: str  # message | image | audio | video | file
-    content: str  # the text, or the media link under PUBLIC_URL/media/
-    filename: str | None = None
-    data: bytes | None = None  # the media itself, for a ticket attachment
-    mime_type: str | None = None
 
 
 class LeaveMessage(Exception):

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bridge.admin.operations import AdminOps
 from bridge.admin.reload import reload_routing
 from bridge.core.routing import Router
+from bridge.core.routing_file import load_router
 from bridge.sandbox.udesk_sim import UdeskSimulator
 from bridge.store.db import session_factory
 from bridge.store.notify import TO_TELEGRAM, TO_UDESK, Waker, waking_sessions
@@ -69,7 +70,7 @@ rules:
 async def admin(engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[Admin]:
     routing_file = tmp_path / "routing.yaml"
     routing_file.write_text(ROUTING)
-    router = Router.from_file(routing_file)
+    router = load_router(routing_file)
     # The real client over HTTP to the Udesk simulator: what the admin asks of Udesk is
     # read from the simulator's recorded calls.
     udesk_port = free_port()

@@ -12,6 +12,7 @@ from prometheus_client import REGISTRY
 
 from bridge.admin.reload import reload_routing
 from bridge.core.routing import CustomerContext, Router, RoutingFileError
+from bridge.core.routing_file import load_router
 
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
 
@@ -20,7 +21,7 @@ def problems_in(tmp_path: Path, text: str) -> list[str]:
     path = tmp_path / "routing.yaml"
     path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
     with pytest.raises(RoutingFileError) as caught:
-        Router.from_file(path)
+        load_router(path)
     return caught.value.problems
 
 
@@ -137,7 +138,7 @@ def test_text_overrides_keep_their_placeholders(tmp_path: Path) -> None:
 
 def test_a_missing_or_empty_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(RoutingFileError) as caught:
-        Router.from_file(tmp_path / "nope.yaml")
+        load_router(tmp_path / "nope.yaml")
     assert caught.value.problems == [f"{tmp_path / 'nope.yaml'}: no such file (check ROUTING_FILE)"]
     assert "the routing file is empty" in problems_in(tmp_path, "# nothing yet\n")[0]
 
@@ -153,7 +154,7 @@ def test_a_broken_file_is_refused_on_reload_and_the_old_rules_keep_routing(
     path.write_text(
         "rules:\n  - name: russian speakers\n    when: {language: ru}\n    route: {group_id: 200}\n"
     )
-    router = Router.from_file(path)
+    router = load_router(path)
     ru = CustomerContext(language="ru")
     assert router.decide(ru, NOW).route.group_id == 200
     first_loaded = router.loaded_at

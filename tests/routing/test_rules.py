@@ -8,6 +8,7 @@ from importlib import resources
 from pathlib import Path
 
 from bridge.core.routing import CustomerContext, Router
+from bridge.core.routing_file import load_router
 
 WEDNESDAY_NOON_UTC = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
 
@@ -38,7 +39,7 @@ rules:
 def router_for(tmp_path: Path, text: str) -> Router:
     path = tmp_path / "routing.yaml"
     path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return Router.from_file(path)
+    return load_router(path)
 
 
 def routed(router: Router, now: dt.datetime = WEDNESDAY_NOON_UTC, **context: object) -> str:
@@ -226,7 +227,7 @@ def test_texts_are_overridden_per_language(tmp_path: Path) -> None:
 def test_the_shipped_example_loads_and_routes() -> None:
     example = resources.files("bridge.core").joinpath("routing.example.yaml")
     assert example.is_file()  # shipped in the package, next to the code
-    router = Router.from_file(str(example))
+    router = load_router(str(example))
     assert [r.name for r in router.rules][:2] == ["vip customers", "russian speakers"]
     day = at("2026-11-25T10:00+08:00")
     assert router.decide(CustomerContext(language="ru"), day).route.group_id == 200
