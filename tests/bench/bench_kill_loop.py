@@ -28,7 +28,7 @@ import asyncpg
 from bridge.store.db import asyncpg_dsn
 from tests.bench.common import fresh_database, machine, percentile
 from tests.cluster import open_cluster
-from tests.faults.traffic import Traffic, collapse_adjacent, once_in_order_problems
+from tests.faults.traffic import Traffic, collapse_adjacent, once_in_order_problems, talk_until
 
 LEASE = "60s"
 TABLES = ("telegram_updates", "outbound_messages", "inbound_messages")
@@ -58,21 +58,6 @@ async def _all_finished(db: Any, held: dict[str, list[int]]) -> bool:
     return True
 
 
-async def _talk(traffic: Traffic, stop: asyncio.Event, rnd: random.Random) -> None:
-    async def one(c: Any) -> None:
-        while not stop.is_set():
-            if rnd.random() < 0.5:
-                traffic.write(c)
-            else:
-                try:
-                    await traffic.reply(c)
-                except OSError:
-                    pass  # the push died with a replica; the reply comes with the catch-up
-            await asyncio.sleep(rnd.uniform(0.05, 0.3))
-
-    await asyncio.gather(*(one(c) for c in traffic.customers))
-
-
 async def main(kills: int = 20, customers: int = 12, seed: int = 20261205) -> dict[str, Any]:
     rnd = random.Random(seed)
     with tempfile.TemporaryDirectory() as media:
@@ -100,7 +85,7 @@ async def _loop(kills: int, customers: int, rnd: random.Random, media: Path) -> 
         try:
             await traffic.connect()
             stop = asyncio.Event()
-            talking = asyncio.create_task(_talk(traffic, stop, rnd))
+            talking = asyncio.create_task(talk_until(traffic, stop, rnd, gap=(0.05, 0.3)))
             for _ in range(kills):
                 await asyncio.sleep(rnd.uniform(0.3, 1.5))
                 # Udesk hangs on the next customer message: the kill lands mid-send.

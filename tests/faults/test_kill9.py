@@ -20,33 +20,16 @@ import aiohttp
 import pytest
 
 from tests.faults.rigs import Sims
-from tests.faults.traffic import Customer, Traffic, assert_once_in_order, collapse_adjacent
+from tests.faults.traffic import (
+    Traffic,
+    assert_once_in_order,
+    collapse_adjacent,
+    talk_until,
+)
 from tests.processes import BridgeProcess, bridge_env
 
 SEED = int(os.environ.get("FAULT_SEED", "20240607"))  # another seed: FAULT_SEED=n
 KILLS = 5
-
-
-async def _talk_until(traffic: Traffic, stop: asyncio.Event, rnd: random.Random) -> None:
-    """Customers write and the agent replies, at random small intervals, until ``stop``."""
-
-    async def one(c: Customer) -> None:
-        while not stop.is_set():
-            if rnd.random() < 0.5:
-                traffic.write(c)
-            else:
-                try:
-                    await traffic.reply(c)
-                except (OSError, asyncio.CancelledError):
-                    # The push died with the bridge (the simulator's push worker may not
-                    # survive a reset connection); the reply is in Udesk all the same and
-                    # comes with the catch-up at the next start.
-                    task = asyncio.current_task()
-                    if task is not None and task.cancelling():
-                        raise
-            await asyncio.sleep(rnd.uniform(0.02, 0.15))
-
-    await asyncio.gather(*(one(c) for c in traffic.customers))
 
 
 async def _start(bridge: BridgeProcess, url: str) -> None:
@@ -114,7 +97,7 @@ async def test_kill_9_at_random_points_five_times(sims: Sims, pg_url: str, tmp_p
             # at start; the agents go on once they have (so the order is the agents').
             await traffic.wait_arrived(timeout=30)
             stop = asyncio.Event()
-            talking = asyncio.create_task(_talk_until(traffic, stop, rnd))
+            talking = asyncio.create_task(talk_until(traffic, stop, rnd))
             await asyncio.sleep(rnd.uniform(0.3, 1.5))
             await bridge.kill()
             # Stamped once the process is gone: a send it made in its last milliseconds is

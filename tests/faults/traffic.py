@@ -11,6 +11,7 @@ declared undeliverable never appear), and no bot sentence was sent twice.
 from __future__ import annotations
 
 import asyncio
+import random
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -242,3 +243,31 @@ class Traffic:
             if strict_chat:
                 doubled = {t: n for t, n in Counter(self.chat_texts(c)).items() if n > 1}
                 assert not doubled, f"chat {c.chat}: bot messages sent twice: {doubled}"
+
+
+async def talk_until(
+    traffic: Traffic,
+    stop: asyncio.Event,
+    rnd: random.Random,
+    gap: tuple[float, float] = (0.02, 0.15),
+) -> None:
+    """Customers write and the agent replies, at random intervals within ``gap``, until
+    ``stop``; a reply whose push died with a bridge process is left to the catch-up."""
+
+    async def one(c: Customer) -> None:
+        while not stop.is_set():
+            if rnd.random() < 0.5:
+                traffic.write(c)
+            else:
+                try:
+                    await traffic.reply(c)
+                except (OSError, asyncio.CancelledError):
+                    # The push died with the bridge (the simulator's push worker may not
+                    # survive a reset connection); the reply is in Udesk all the same and
+                    # comes with the catch-up at the next start.
+                    task = asyncio.current_task()
+                    if task is not None and task.cancelling():
+                        raise
+            await asyncio.sleep(rnd.uniform(*gap))
+
+    await asyncio.gather(*(one(c) for c in traffic.customers))
